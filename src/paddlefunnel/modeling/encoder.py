@@ -1,0 +1,146 @@
+"""Blocks of layers with pooling between them (encoder) and the full-length decoder on top."""
+
+from __future__ import annotations
+
+import paddle
+import paddle.nn as nn
+
+from .activations import get_activation
+from .attention import AttentionStructure, FunnelRelMultiheadAttention
+from .outputs import BaseModelOutput
+from .pooling import can_pool, num_poolings, upsample
+
+Tensor = paddle.Tensor
+
+
+class FunnelPositionwiseFFN(nn.Layer):
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.linear_1 = nn.Linear(config.d_model, config.d_inner)
+        self.activation_function = get_activation(config.hidden_act)
+        self.activation_dropout = nn.Dropout(config.activation_dropout)
+        self.linear_2 = nn.Linear(config.d_inner, config.d_model)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.layer_norm = nn.LayerNorm(config.d_model, epsilon=config.layer_norm_eps)
+
+    def forward(self, hidden: Tensor) -> Tensor:
+        inner = self.activation_dropout(self.activation_function(self.linear_1(hidden)))
+        return self.layer_norm(hidden + self.dropout(self.linear_2(inner)))
+
+
+class FunnelLayer(nn.Layer):
+    def __init__(self, config, block_index: int) -> None:
+        super().__init__()
+        self.attention = FunnelRelMultiheadAttention(config, block_index)
+        self.ffn = FunnelPositionwiseFFN(config)
+
+    def forward(self, query, key, value, attention_inputs, output_attentions: bool = False):
+        attended = self.attention(query, key, value, attention_inputs, output_attentions=output_attentions)
+        return (self.ffn(attended[0]), *attended[1:])
+
+
+def _pack(hidden, all_hidden, all_attentions, return_dict):
+    if return_dict:
+        return BaseModelOutput(last_hidden_state=hidden, hidden_states=all_hidden, attentions=all_attentions)
+    return tuple(v for v in (hidden, all_hidden, all_attentions) if v is not None)
+
+
+class FunnelEncoder(nn.Layer):
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.config = config
+        self.attention_structure = AttentionStructure(config)
+        self.blocks = nn.LayerList(
+            [
+                nn.LayerList([FunnelLayer(config, block_index) for _ in range(block_size)])
+                for block_index, block_size in enumerate(config.block_sizes)
+            ]
+        )
+
+    def _can_pool(self, hidden: Tensor, block_index: int) -> bool:
+        return block_index > 0 and can_pool(hidden.shape[1], self.config.separate_cls)
+
+    def forward(
+        self,
+        inputs_embeds: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+        return_dict: bool = True,
+    ):
+        structure = self.attention_structure
+        attention_mask = None if attention_mask is None else attention_mask.astype(inputs_embeds.dtype)
+        attention_inputs = structure.init_inputs(inputs_embeds, attention_mask, token_type_ids)
+        hidden = inputs_embeds
+        all_hidden = (inputs_embeds,) if output_hidden_states else None
+        all_attentions = () if output_attentions else None
+
+        for block_index, block in enumerate(self.blocks):
+            pooling = self._can_pool(hidden, block_index)
+            if pooling:
+                pooled_hidden = structure.pool_hidden(hidden)
+                attention_inputs = structure.pool_before_attention(attention_inputs)
+            for layer_index, layer in enumerate(block):
+                for repeat_index in range(self.config.block_repeats[block_index]):
+                    # Only the block's first layer application attends from the pooled sequence.
+                    pooling_layer = pooling and layer_index == 0 and repeat_index == 0
+                    if pooling_layer:
+                        query = pooled_hidden
+                        key = value = hidden if self.config.pool_q_only else pooled_hidden
+                    else:
+                        query = key = value = hidden
+                    outputs = layer(query, key, value, attention_inputs, output_attentions=output_attentions)
+                    hidden = outputs[0]
+                    if pooling_layer:
+                        attention_inputs = structure.pool_after_attention(attention_inputs)
+                    if output_attentions:
+                        all_attentions = all_attentions + (outputs[1],)
+                    if output_hidden_states:
+                        all_hidden = all_hidden + (hidden,)
+        return _pack(hidden, all_hidden, all_attentions, return_dict)
+
+
+class FunnelDecoder(nn.Layer):
+    """Restores full length: upsampled last block + first block output, then full-length layers."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.config = config
+        self.attention_structure = AttentionStructure(config)
+        self.layers = nn.LayerList([FunnelLayer(config, 0) for _ in range(config.num_decoder_layers)])
+
+    def forward(
+        self,
+        final_hidden: Tensor,
+        first_block_hidden: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+        return_dict: bool = True,
+    ):
+        config = self.config
+        seq_len = first_block_hidden.shape[1]
+        # Short inputs stop pooling early; undo only the poolings that happened (the reference assumes all
+        # blocks pooled, which is the same whenever the input is long enough for it to run).
+        poolings = num_poolings(seq_len, config.num_blocks, config.separate_cls, config.truncate_seq)
+        upsampled = upsample(
+            final_hidden,
+            stride=2**poolings,
+            target_len=first_block_hidden.shape[1],
+            separate_cls=self.config.separate_cls,
+            truncate_seq=self.config.truncate_seq,
+        )
+        hidden = upsampled + first_block_hidden
+        all_hidden = (hidden,) if output_hidden_states else None
+        all_attentions = () if output_attentions else None
+        attention_inputs = self.attention_structure.init_inputs(hidden, attention_mask, token_type_ids)
+        for layer in self.layers:
+            outputs = layer(hidden, hidden, hidden, attention_inputs, output_attentions=output_attentions)
+            hidden = outputs[0]
+            if output_attentions:
+                all_attentions = all_attentions + (outputs[1],)
+            if output_hidden_states:
+                all_hidden = all_hidden + (hidden,)
+        return _pack(hidden, all_hidden, all_attentions, return_dict)

@@ -1,0 +1,98 @@
+"""Sequence compression (the "funnel") and its inverse, the decoder's upsampling.
+
+With `separate_cls`, the first token (<cls>) never merges with its neighbours: it is duplicated in front
+of the sequence so that the first pooling window holds two copies of it. With `truncate_seq`, the last
+token is dropped before pooling so that the pooled length stays even-friendly for the next block.
+"""
+
+from __future__ import annotations
+
+import paddle
+
+Tensor = paddle.Tensor
+
+
+def can_pool(length: int, separate_cls: bool) -> bool:
+    """Pooling stops once only <cls> and one token (or a single token) are left."""
+    return length > (2 if separate_cls else 1)
+
+
+def pooled_length(length: int, separate_cls: bool, truncate_seq: bool) -> int:
+    if separate_cls:
+        length = length if truncate_seq else length + 1
+    return (length + 1) // 2
+
+
+def num_poolings(seq_len: int, num_blocks: int, separate_cls: bool, truncate_seq: bool) -> int:
+    """How many of the blocks after the first really pool a sequence of `seq_len` tokens."""
+    count = 0
+    for _ in range(1, num_blocks):
+        if not can_pool(seq_len, separate_cls):
+            break
+        seq_len = pooled_length(seq_len, separate_cls, truncate_seq)
+        count += 1
+    return count
+
+
+def _keep_cls_apart(tensor: Tensor, axis: int, truncate_seq: bool) -> Tensor:
+    """[c, x1, ..., xn] -> [c, c, x1, ..., x(n-1)] (or ..., xn without truncation) along `axis`."""
+    length = tensor.shape[axis]
+    cls = paddle.slice(tensor, axes=[axis], starts=[0], ends=[1])
+    body = paddle.slice(tensor, axes=[axis], starts=[0], ends=[length - 1]) if truncate_seq else tensor
+    return paddle.concat([cls, body], axis=axis)
+
+
+def pool_sequence(tensor: Tensor, mode: str, separate_cls: bool, truncate_seq: bool) -> Tensor:
+    """Halve the sequence axis (axis 1 of [B, L] or [B, L, D]): windows of 2, stride 2, last one partial.
+
+    `mode` is "mean" or "max" for hidden states, "min" for attention masks (a pooled token is masked as
+    soon as one of its two sources is padding).
+    """
+    if separate_cls:
+        tensor = _keep_cls_apart(tensor, axis=1, truncate_seq=truncate_seq)
+    length = tensor.shape[1]
+    if length % 2:
+        # A lone last token is its own window; pairing it with itself gives exactly itself for
+        # mean, max and min.
+        tensor = paddle.concat([tensor, tensor[:, length - 1 : length]], axis=1)
+    pairs = tensor.reshape([tensor.shape[0], tensor.shape[1] // 2, 2, *tensor.shape[2:]])
+    if mode == "mean":
+        return pairs.mean(axis=2)
+    if mode == "max":
+        return pairs.max(axis=2)
+    if mode == "min":
+        return pairs.min(axis=2)
+    raise ValueError(f"pooling mode must be 'mean', 'max' or 'min', got {mode!r}")
+
+
+def stride_pool(tensor: Tensor | None, axes: int | tuple[int, ...], separate_cls: bool, truncate_seq: bool):
+    """Keep every other position along `axes` (for per-position metadata: token-type and cls masks).
+
+    Picks the positions whose hidden states `pool_sequence` puts first in each window, so metadata and
+    hidden states stay aligned.
+    """
+    if tensor is None:
+        return None
+    for axis in (axes,) if isinstance(axes, int) else axes:
+        axis %= tensor.ndim
+        if separate_cls:
+            tensor = _keep_cls_apart(tensor, axis, truncate_seq=False)
+        length = tensor.shape[axis]
+        end = length - 1 if separate_cls and truncate_seq else length
+        tensor = paddle.strided_slice(tensor, axes=[axis], starts=[0], ends=[end], strides=[2])
+    return tensor
+
+
+def upsample(hidden: Tensor, stride: int, target_len: int, separate_cls: bool, truncate_seq: bool) -> Tensor:
+    """Undo `stride`-fold pooling by repeating each compressed token, back to `target_len` positions."""
+    if stride == 1:
+        return hidden
+    if not separate_cls:
+        return paddle.repeat_interleave(hidden, stride, axis=1)[:, :target_len]
+    cls, body = hidden[:, :1], hidden[:, 1:]
+    repeated = paddle.repeat_interleave(body, stride, axis=1)
+    if truncate_seq:
+        # Tokens dropped by truncation before pooling have no compressed source: they get zeros here
+        # (the decoder's residual from the first block still carries them).
+        repeated = paddle.concat([repeated, paddle.zeros_like(repeated[:, : stride - 1])], axis=1)
+    return paddle.concat([cls, repeated[:, : target_len - 1]], axis=1)

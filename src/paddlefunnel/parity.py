@@ -1,0 +1,253 @@
+"""Numerical comparison with the PyTorch reference (`transformers`), for tests and `paddlefunnel compare`.
+
+Needs the `convert`/`test` extras (torch, transformers). Both models get the same weights through this
+project's own conversion and the same padded sentence-pair batch; forward outputs, losses and the
+gradients of every parameter and of the input embeddings are compared.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import paddle
+
+from .config import FunnelConfig
+from .modeling import MODEL_CLASSES
+from .weights import HF_LAYOUT, Checkpoint, linear_weight_names, load_state_into
+
+FORWARD_TOLERANCE = 1e-5  # max abs difference of any output tensor
+BACKWARD_TOLERANCE = 1e-4  # max abs gradient difference relative to the gradient's largest magnitude
+
+HEADS_OF_BODY = {
+    # which heads a checkpoint of each architecture can serve
+    "FunnelModel": ["FunnelModel", "FunnelForPreTraining", "FunnelForMaskedLM", "FunnelForTokenClassification",
+                    "FunnelForQuestionAnswering"],
+    "FunnelBaseModel": ["FunnelBaseModel", "FunnelForSequenceClassification", "FunnelForMultipleChoice"],
+}
+
+
+def require_reference():
+    try:
+        import torch
+        import transformers
+    except ImportError:
+        raise ImportError(
+            "comparing with the reference needs torch and transformers: pip install 'paddlefunnel[convert]'"
+        ) from None
+    return torch, transformers
+
+
+# ------------------------------------------------------------------------------------------- models
+def make_reference_model(class_name: str, config_kwargs: dict[str, Any], seed: int = 0):
+    torch, transformers = require_reference()
+    torch.manual_seed(seed)
+    model = getattr(transformers, class_name)(transformers.FunnelConfig(**config_kwargs))
+    return model.eval()
+
+
+def convert_reference_model(reference) -> paddle.nn.Layer:
+    """A paddlefunnel model holding the reference model's weights, converted by `paddlefunnel.weights`."""
+    class_name = type(reference).__name__
+    config = FunnelConfig.from_dict(reference.config.to_dict())
+    model = MODEL_CLASSES[class_name](config)
+    tensors = {k: v.detach().cpu().numpy() for k, v in reference.state_dict().items()}
+    info = load_state_into(model, Checkpoint(tensors, HF_LAYOUT, f"<{class_name} in memory>"))
+    if info.missing_keys or info.mismatched_keys:
+        raise AssertionError(f"conversion left weights unset: {info.missing_keys} {info.mismatched_keys}")
+    model.eval()
+    return model
+
+
+# -------------------------------------------------------------------------------------------- batch
+def sample_batch(config: FunnelConfig, class_name: str, batch_size: int = 3, seq_len: int = 13,
+                 seed: int = 0, num_choices: int = 2) -> dict[str, np.ndarray]:
+    """A padded sentence-pair batch (<cls> A <sep> B <sep>, types 2/0/1) with labels for `class_name`."""
+    rng = np.random.default_rng(seed)
+    lengths = np.linspace(seq_len, max(3, seq_len // 2), batch_size).round().astype(int)
+    ids = rng.integers(5, config.vocab_size, (batch_size, seq_len))
+    mask = (np.arange(seq_len)[None] < lengths[:, None]).astype(np.int64)
+    types = np.zeros((batch_size, seq_len), dtype=np.int64)
+    for row, length in enumerate(lengths):
+        first = max(2, length // 2)
+        types[row, first:length] = 1
+        ids[row, length:] = 0  # padding id
+    types[:, 0] = 2
+    batch: dict[str, np.ndarray] = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+    if class_name == "FunnelForMultipleChoice":
+        batch = {k: np.stack([np.roll(v, shift, axis=0) for shift in range(num_choices)], axis=1)
+                 for k, v in batch.items()}
+        batch["labels"] = rng.integers(0, num_choices, batch_size)
+    elif class_name in ("FunnelForPreTraining",):
+        batch["labels"] = rng.integers(0, 2, (batch_size, seq_len))
+    elif class_name in ("FunnelForMaskedLM", "FunnelForTokenClassification"):
+        classes = config.vocab_size if class_name == "FunnelForMaskedLM" else config.num_labels
+        labels = rng.integers(0, classes, (batch_size, seq_len))
+        labels[mask == 0] = -100
+        labels[:, 1] = -100
+        batch["labels"] = labels
+    elif class_name == "FunnelForSequenceClassification":
+        if config.num_labels == 1 or config.problem_type == "regression":
+            batch["labels"] = rng.normal(size=(batch_size,) if config.num_labels == 1 else (batch_size, config.num_labels)).astype(np.float32)
+        elif config.problem_type == "multi_label_classification":
+            batch["labels"] = rng.integers(0, 2, (batch_size, config.num_labels)).astype(np.float32)
+        else:
+            batch["labels"] = rng.integers(0, config.num_labels, batch_size)
+    elif class_name == "FunnelForQuestionAnswering":
+        start = rng.integers(0, seq_len, batch_size)
+        start[-1] = seq_len + 4  # out of range: ignored by the loss
+        batch["start_positions"] = start
+        batch["end_positions"] = np.minimum(start + 2, seq_len + 4)
+    return batch
+
+
+# ------------------------------------------------------------------------------------------ compare
+@dataclass
+class ParityReport:
+    class_name: str
+    forward: dict[str, float] = field(default_factory=dict)  # output name -> max abs diff
+    forward_mean: dict[str, float] = field(default_factory=dict)
+    backward: dict[str, float] = field(default_factory=dict)  # parameter -> relative max abs diff
+    backward_mean: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def max_forward(self) -> float:
+        return max(self.forward.values(), default=0.0)
+
+    @property
+    def max_backward(self) -> float:
+        return max(self.backward.values(), default=0.0)
+
+    @property
+    def mean_forward(self) -> float:
+        return float(np.mean(list(self.forward_mean.values()))) if self.forward_mean else 0.0
+
+    @property
+    def mean_backward(self) -> float:
+        return float(np.mean(list(self.backward_mean.values()))) if self.backward_mean else 0.0
+
+    def ok(self, forward_tol: float = FORWARD_TOLERANCE, backward_tol: float = BACKWARD_TOLERANCE) -> bool:
+        return self.max_forward <= forward_tol and self.max_backward <= backward_tol
+
+    def worst(self) -> str:
+        name, value = max({**self.forward, **self.backward}.items(), key=lambda kv: kv[1], default=("-", 0.0))
+        return f"{name}={value:.2e}"
+
+
+def _flatten_outputs(output) -> dict[str, np.ndarray]:
+    """Every tensor of a model output, keyed like 'hidden_states.3'."""
+    flat: dict[str, np.ndarray] = {}
+    for key in output.keys():
+        value = output[key]
+        if isinstance(value, (tuple, list)):
+            for i, item in enumerate(value):
+                flat[f"{key}.{i}"] = _to_numpy(item)
+        else:
+            flat[key] = _to_numpy(value)
+    return flat
+
+
+def _to_numpy(tensor) -> np.ndarray:
+    if isinstance(tensor, paddle.Tensor):
+        return tensor.numpy()
+    return tensor.detach().cpu().numpy()
+
+
+def _objective_weights(outputs: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
+    """Fixed random projections of the main outputs, so every output element receives gradient."""
+    rng = np.random.default_rng(seed)
+    main = [k for k in outputs if k in ("last_hidden_state", "logits", "start_logits", "end_logits")]
+    return {k: rng.normal(size=outputs[k].shape).astype(np.float32) for k in main}
+
+
+def _max_diff(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
+    return float(diff.max()) if diff.size else 0.0, float(diff.mean()) if diff.size else 0.0
+
+
+def _relative_diff(ref_grad: np.ndarray, our_grad: np.ndarray, model_scale: float) -> tuple[float, float]:
+    """Max and mean abs difference relative to the gradient's own scale.
+
+    Some gradients are zero in exact arithmetic (e.g. k_head.bias: adding the same vector to every key
+    shifts each softmax row by a constant) and hold only rounding noise in both frameworks; below
+    1e-5 of the model-wide gradient scale, a gradient is measured against that model-wide scale.
+    """
+    scale = float(np.abs(ref_grad).max()) if ref_grad.size else 0.0
+    if scale < 1e-5 * model_scale:
+        scale = model_scale
+    scale = max(scale, 1e-30)
+    worst, mean = _max_diff(ref_grad, our_grad)
+    return worst / scale, mean / scale
+
+
+def compare_models(reference, model, batch: dict[str, np.ndarray], seed: int = 0) -> ParityReport:
+    """Forward (all outputs, hidden states, attentions, loss) and backward (every gradient) differences."""
+    torch, _ = require_reference()
+    report = ParityReport(type(reference).__name__)
+    flags = {"output_hidden_states": True, "output_attentions": True}
+
+    # Pass 1, from token ids: outputs, loss and parameter gradients.
+    reference.zero_grad()
+    model.clear_gradients()
+    ref_out = reference(**{k: torch.tensor(v) for k, v in batch.items()}, **flags)
+    our_out = model(**{k: paddle.to_tensor(v) for k, v in batch.items()}, **flags)
+    ref_flat, our_flat = _flatten_outputs(ref_out), _flatten_outputs(our_out)
+    if set(ref_flat) != set(our_flat):
+        raise AssertionError(f"output names differ: reference {sorted(ref_flat)} vs ours {sorted(our_flat)}")
+    for key in ref_flat:
+        if ref_flat[key].shape != our_flat[key].shape:
+            raise AssertionError(f"{key}: shape {our_flat[key].shape}, reference {ref_flat[key].shape}")
+        report.forward[key], report.forward_mean[key] = _max_diff(ref_flat[key], our_flat[key])
+
+    weights = _objective_weights(ref_flat, seed)
+    ref_obj = sum((getattr(ref_out, k) * torch.tensor(w)).sum() for k, w in weights.items())
+    our_obj = sum((getattr(our_out, k) * paddle.to_tensor(w)).sum() for k, w in weights.items())
+    if "loss" in ref_flat:
+        ref_obj, our_obj = ref_obj + ref_out.loss, our_obj + our_out.loss
+    ref_obj.backward()
+    our_obj.backward()
+    linear = linear_weight_names(model)
+    ours = dict(model.named_parameters())
+    grads = {}
+    for name, param in reference.named_parameters():
+        ref_grad = param.grad.detach().numpy() if param.grad is not None else np.zeros(tuple(param.shape), np.float32)
+        our_param = ours[name]
+        our_grad = our_param.grad.numpy() if our_param.grad is not None else np.zeros(our_param.shape, np.float32)
+        grads[name] = (ref_grad, our_grad.T if name in linear else our_grad)
+    model_scale = max(float(np.abs(g).max()) for g, _ in grads.values() if g.size)
+    for name, (ref_grad, our_grad) in grads.items():
+        report.backward[f"grad.{name}"], report.backward_mean[f"grad.{name}"] = _relative_diff(
+            ref_grad, our_grad, model_scale)
+
+    # Pass 2, from embeddings: the inputs_embeds path and the gradient with respect to the inputs.
+    id_key = "input_ids"
+    embeds = reference.get_input_embeddings()(torch.tensor(batch[id_key])).detach().numpy()
+    rest = {k: v for k, v in batch.items() if k != id_key}
+    ref_embeds = torch.tensor(embeds, requires_grad=True)
+    our_embeds = paddle.to_tensor(embeds, stop_gradient=False)
+    ref_out2 = reference(inputs_embeds=ref_embeds, **{k: torch.tensor(v) for k, v in rest.items()})
+    our_out2 = model(inputs_embeds=our_embeds, **{k: paddle.to_tensor(v) for k, v in rest.items()})
+    for key in weights:
+        report.forward[f"{key}(inputs_embeds)"], report.forward_mean[f"{key}(inputs_embeds)"] = _max_diff(
+            _to_numpy(getattr(ref_out2, key)), _to_numpy(getattr(our_out2, key)))
+    sum((getattr(ref_out2, k) * torch.tensor(w)).sum() for k, w in weights.items()).backward()
+    sum((getattr(our_out2, k) * paddle.to_tensor(w)).sum() for k, w in weights.items()).backward()
+    report.backward["grad.inputs_embeds"], report.backward_mean["grad.inputs_embeds"] = _relative_diff(
+        ref_embeds.grad.numpy(), our_embeds.grad.numpy(), model_scale)
+    model.clear_gradients()
+    return report
+
+
+def format_table(rows: list[tuple[str, ParityReport]]) -> str:
+    lines = ["| case | forward max | forward mean | backward max (rel) | backward mean (rel) | worst tensor |",
+             "|---|---|---|---|---|---|"]
+    for label, r in rows:
+        lines.append(f"| {label} | {r.max_forward:.1e} | {r.mean_forward:.1e} | {r.max_backward:.1e} | "
+                     f"{r.mean_backward:.1e} | {r.worst()} |")
+    return "\n".join(lines)
+
+
+def finite(value: float) -> bool:
+    return math.isfinite(value)
