@@ -1,7 +1,36 @@
 """paddlefunnel: Funnel-Transformer (Dai et al., 2020) for PaddlePaddle."""
 
 from .config import FunnelConfig, preset_names
+from .modeling import (
+    MODEL_CLASSES,
+    FunnelBaseModel,
+    FunnelForMaskedLM,
+    FunnelForMultipleChoice,
+    FunnelForPreTraining,
+    FunnelForQuestionAnswering,
+    FunnelForSequenceClassification,
+    FunnelForTokenClassification,
+    FunnelModel,
+    FunnelPreTrainedModel,
+)
+from .weights import LoadingInfo, WeightsError
 
 __version__ = "0.1.0"
 
-__all__ = ["FunnelConfig", "preset_names", "__version__"]
+__all__ = [
+    "FunnelConfig",
+    "preset_names",
+    "MODEL_CLASSES",
+    "FunnelBaseModel",
+    "FunnelForMaskedLM",
+    "FunnelForMultipleChoice",
+    "FunnelForPreTraining",
+    "FunnelForQuestionAnswering",
+    "FunnelForSequenceClassification",
+    "FunnelForTokenClassification",
+    "FunnelModel",
+    "FunnelPreTrainedModel",
+    "LoadingInfo",
+    "WeightsError",
+    "__version__",
+]
