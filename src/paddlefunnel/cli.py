@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError, TypeError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError, KeyError, TypeError) as err:
         # User-facing errors already name the file/field; no traceback for them.
         print(f"paddlefunnel {args.command}: error: {err}", file=sys.stderr)
         return 2
@@ -50,8 +50,140 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _add_vocab(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("vocab", help="build a WordPiece vocabulary for a Funnel tokenizer")
+    vocab_sub = p.add_subparsers(dest="vocab_command", required=True, metavar="ACTION")
+    t = vocab_sub.add_parser("train", help="train a vocabulary on text files (Funnel special tokens get ids 0-6)")
+    t.add_argument("corpus", nargs="+", help="UTF-8 text files, read line by line")
+    t.add_argument("--vocab-size", type=int, required=True, help="vocabulary size, special tokens included")
+    t.add_argument("--out", required=True, help="directory for vocab.txt, tokenizer.json, tokenizer_config.json")
+    t.add_argument("--min-frequency", type=int, default=2, help="least count for a merge (default: 2)")
+    t.add_argument("--cased", action="store_true", help="keep case and accents (default: lower-case, like Funnel)")
+    t.add_argument("--max-length", type=int, default=512, help="model_max_length written to the config (default: 512)")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    def run(args: argparse.Namespace) -> int:
+        from .tokenizer import FunnelTokenizer
+
+        tokenizer = FunnelTokenizer.train(
+            args.corpus,
+            args.vocab_size,
+            min_frequency=args.min_frequency,
+            show_progress=not args.quiet,
+            do_lower_case=not args.cased,
+            model_max_length=args.max_length,
+        )
+        tokenizer.save_pretrained(args.out)
+        print(f"wrote a {len(tokenizer)}-token vocabulary to {args.out}")
+        return 0
+
+    t.set_defaults(func=run)
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="score prediction files with a benchmark's official metrics")
+    benchmarks = p.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    for add in _EVALUATE_BENCHMARKS:
+        add(benchmarks)
+
+
+def _add_evaluate_squad(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("squad", help="SQuAD v1.1 / v2.0, scored like the official evaluation scripts")
+    p.add_argument("--data-file", required=True, help="the SQuAD JSON the predictions answer (e.g. dev-v2.0.json)")
+    p.add_argument("--pred-file", required=True, help="JSON object: question id -> answer text ('' = no answer)")
+    p.add_argument("--na-prob-file", help="JSON object: question id -> probability of no answer (v2.0)")
+    p.add_argument("--na-prob-thresh", type=float, default=1.0,
+                   help="predict no answer above this probability (default: 1.0, as the official script)")
+    p.add_argument("--squad-version", choices=["auto", "1.1", "2.0"], default="auto",
+                   help="scoring rules (default: auto, 2.0 if any question has is_impossible)")
+    p.add_argument("--out-file", help="also write the metrics JSON here")
+
+    def run(args: argparse.Namespace) -> int:
+        import json
+
+        from .data.squad import load_squad_dataset_for_eval, read_na_probs, read_squad_predictions
+        from .io_utils import atomic_write_text
+        from .metrics.squad import squad_evaluate
+
+        dataset = load_squad_dataset_for_eval(args.data_file)
+        predictions = read_squad_predictions(args.pred_file)
+        na_probs = read_na_probs(args.na_prob_file) if args.na_prob_file else None
+        metrics = squad_evaluate(dataset, predictions, na_probs, args.na_prob_thresh, version=args.squad_version)
+        text = json.dumps(metrics, indent=2)
+        print(text)
+        if args.out_file:
+            atomic_write_text(args.out_file, text + "\n")
+        return 0
+
+    p.set_defaults(func=run)
+
+
+_EVALUATE_BENCHMARKS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_evaluate_squad,
+]
+
+
+def _add_convert(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="convert a checkpoint between HuggingFace and Paddle layouts")
+    p.add_argument("src", help="model directory (paddlefunnel or HuggingFace) or weights file")
+    p.add_argument("dst", help="output directory (created; must be empty unless --overwrite)")
+    p.add_argument("--to", choices=["paddle", "hf"], default="paddle",
+                   help="paddle: config.json + model.safetensors in Paddle layout (default); "
+                        "hf: a directory transformers loads")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty DST")
+
+    def run(args: argparse.Namespace) -> int:
+        from .weights import convert_checkpoint, model_class_for
+        from .config import FunnelConfig
+
+        target = convert_checkpoint(args.src, args.dst, to=args.to, overwrite=args.overwrite)
+        arch = model_class_for(FunnelConfig.from_pretrained(target)).__name__
+        print(f"wrote {arch} ({args.to} layout) to {target}: {', '.join(sorted(p.name for p in target.iterdir()))}")
+        return 0
+
+    p.set_defaults(func=run)
+
+
+def _add_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="check paddlefunnel against transformers on a checkpoint (needs torch)")
+    p.add_argument("hf_dir", nargs="?", help="HuggingFace Funnel directory; default: a random small model")
+    p.add_argument("--seq-len", type=int, default=24)
+    p.add_argument("--batch-size", type=int, default=3)
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            from . import parity
+            parity.require_reference()
+        except ImportError as err:
+            print(f"paddlefunnel compare: {err}", file=sys.stderr)
+            return 2
+        import tempfile
+
+        use_all_cpu_cores()
+        with tempfile.TemporaryDirectory() as tmp:
+            hf_dir = args.hf_dir or parity.demo_reference_directory(tmp)
+            rows = parity.compare_checkpoint(hf_dir, batch_size=args.batch_size, seq_len=args.seq_len)
+        print(f"checkpoint: {args.hf_dir or 'random small transformers FunnelModel'}; padded sentence-pair batch "
+              f"{args.batch_size}x{args.seq_len}; tolerances: forward {parity.FORWARD_TOLERANCE:.0e} "
+              f"(max abs diff / max(1, max|reference|)), backward {parity.BACKWARD_TOLERANCE:.0e} "
+              f"(relative to each gradient's scale)")
+        print(parity.format_table(rows))
+        failed = [label for label, report in rows if not report.ok()]
+        if failed:
+            print(f"FAILED: {', '.join(failed)} above tolerance", file=sys.stderr)
+            return 1
+        print("all heads within tolerance")
+        return 0
+
+    p.set_defaults(func=run)
+
+
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_demo,
+    _add_convert,
+    _add_compare,
+    _add_vocab,
+    _add_evaluate,
 ]
 
 if __name__ == "__main__":

@@ -324,3 +324,47 @@ def save_pdparams(model: nn.Layer, target: str | os.PathLike) -> None:
     paddle.save(model.state_dict(), buffer)
     with atomic_path(target) as tmp:
         tmp.write_bytes(buffer.getvalue())
+
+
+# ---------------------------------------------------------------------------------------- conversion
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+def model_class_for(config: FunnelConfig):
+    """The class named by `config.architectures` (what the checkpoint was saved as), else FunnelModel."""
+    from .modeling import MODEL_CLASSES
+
+    for name in config.architectures or []:
+        if name in MODEL_CLASSES:
+            return MODEL_CLASSES[name]
+    return MODEL_CLASSES["FunnelModel"]
+
+
+def convert_checkpoint(source: str | os.PathLike, target: str | os.PathLike, to: str = "paddle",
+                       overwrite: bool = False) -> Path:
+    """Rewrite a checkpoint directory in Paddle layout (`to="paddle"`) or for `transformers` (`to="hf"`).
+
+    Tokenizer files travel along. The target appears only when complete (built in a temporary directory).
+    """
+    import shutil
+
+    from .io_utils import atomic_directory
+
+    if to not in ("paddle", "hf"):
+        raise ValueError(f"--to must be 'paddle' or 'hf', got {to!r}")
+    source, target = Path(source), Path(target)
+    if not source.exists():
+        raise FileNotFoundError(f"{source}: no such model directory or weights file")
+    if target.exists() and any(target.iterdir()) and not overwrite:
+        raise FileExistsError(f"{target}: exists and is not empty (use --overwrite to replace it)")
+    source_dir = source if source.is_dir() else source.parent
+    config = FunnelConfig.from_pretrained(source_dir) if (source_dir / CONFIG_NAME).is_file() else None
+    if config is None:
+        raise FileNotFoundError(f"{source_dir / CONFIG_NAME}: no config.json next to the weights")
+    model = model_class_for(config).from_pretrained(source)
+    with atomic_directory(target) as tmp:
+        model.save_pretrained(tmp, hf_format=(to == "hf"))
+        for name in TOKENIZER_FILES:
+            if (source_dir / name).is_file():
+                shutil.copy2(source_dir / name, tmp / name)
+    return target
