@@ -7,37 +7,15 @@ from model_utils import BODIES, HEADS, tiny
 from paddlefunnel.parity import (
     BACKWARD_TOLERANCE,
     FORWARD_TOLERANCE,
-    compare_models,
+    HEAD_LABELS,
+    PARITY_OPTIONS,
     convert_reference_model,
     make_reference_model,
-    sample_batch,
+    run_case,
 )
 
-OPTIONS = {
-    "default": {},
-    "factorized": {"attention_type": "factorized"},
-    "no_separate_cls": {"separate_cls": False},
-    "no_truncate_seq": {"truncate_seq": False},
-    "no_pool_q_only": {"pool_q_only": False},
-    "max_pooling": {"pooling_type": "max"},
-    "block_repeats": {"block_repeats": [1, 2, 2]},
-    "block_repeats_first_block": {"block_repeats": [2, 1, 1]},
-    "no_decoder_layers": {"num_decoder_layers": 0},
-    "three_decoder_layers": {"num_decoder_layers": 3},
-    "d_head_independent": {"n_head": 3, "d_head": 5},
-    "factorized_everything_off": {"attention_type": "factorized", "separate_cls": False, "truncate_seq": False,
-                                  "pool_q_only": False, "pooling_type": "max"},
-    "factorized_no_pool_q_only": {"attention_type": "factorized", "pool_q_only": False},
-    "four_blocks": {"block_sizes": [1, 2, 1, 1]},
-    "gelu_erf": {"hidden_act": "gelu"},
-    "relu": {"hidden_act": "relu"},
-    "pad_token_id": {"pad_token_id": 0},
-}
-
-HEAD_EXTRAS = {
-    "FunnelForSequenceClassification": {"num_labels": 3},
-    "FunnelForTokenClassification": {"num_labels": 5},
-}
+OPTIONS = PARITY_OPTIONS
+HEAD_EXTRAS = HEAD_LABELS
 
 
 def assert_parity(report):
@@ -47,12 +25,6 @@ def assert_parity(report):
     assert any(k.startswith("hidden_states.") for k in report.forward)
     assert any(k.startswith("attentions.") for k in report.forward)
     assert "grad.inputs_embeds" in report.backward
-
-
-def run_case(class_name, config_kwargs, **batch_kwargs):
-    reference = make_reference_model(class_name, config_kwargs)
-    ours = convert_reference_model(reference)
-    return compare_models(reference, ours, sample_batch(ours.config, class_name, **batch_kwargs))
 
 
 @pytest.mark.parametrize("option", sorted(OPTIONS))

@@ -21,6 +21,34 @@ from .weights import HF_LAYOUT, Checkpoint, linear_weight_names, load_state_into
 FORWARD_TOLERANCE = 1e-5  # max abs difference of any output tensor, over max(1, max |reference output|)
 BACKWARD_TOLERANCE = 1e-4  # max abs gradient difference relative to the gradient's largest magnitude
 
+# Every configuration option the port must honour, as overrides of a tiny test configuration.
+TINY_CONFIG = dict(vocab_size=64, d_model=16, n_head=2, d_head=6, d_inner=24, block_sizes=[2, 1, 2],
+                   num_decoder_layers=1)
+PARITY_OPTIONS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "factorized": {"attention_type": "factorized"},
+    "no_separate_cls": {"separate_cls": False},
+    "no_truncate_seq": {"truncate_seq": False},
+    "no_pool_q_only": {"pool_q_only": False},
+    "max_pooling": {"pooling_type": "max"},
+    "block_repeats": {"block_repeats": [1, 2, 2]},
+    "block_repeats_first_block": {"block_repeats": [2, 1, 1]},
+    "no_decoder_layers": {"num_decoder_layers": 0},
+    "three_decoder_layers": {"num_decoder_layers": 3},
+    "d_head_independent": {"n_head": 3, "d_head": 5},
+    "factorized_everything_off": {"attention_type": "factorized", "separate_cls": False, "truncate_seq": False,
+                                  "pool_q_only": False, "pooling_type": "max"},
+    "factorized_no_pool_q_only": {"attention_type": "factorized", "pool_q_only": False},
+    "four_blocks": {"block_sizes": [1, 2, 1, 1]},
+    "gelu_erf": {"hidden_act": "gelu"},
+    "relu": {"hidden_act": "relu"},
+    "pad_token_id": {"pad_token_id": 0},
+}
+HEAD_LABELS = {"FunnelForSequenceClassification": {"num_labels": 3}, "FunnelForTokenClassification": {"num_labels": 5}}
+ALL_HEADS = ("FunnelModel", "FunnelBaseModel", "FunnelForPreTraining", "FunnelForMaskedLM",
+             "FunnelForSequenceClassification", "FunnelForMultipleChoice", "FunnelForTokenClassification",
+             "FunnelForQuestionAnswering")
+
 HEADS_OF_BODY = {
     # which heads a checkpoint of each architecture can serve
     "FunnelModel": ["FunnelModel", "FunnelForPreTraining", "FunnelForMaskedLM", "FunnelForTokenClassification",
@@ -249,6 +277,13 @@ def compare_models(reference, model, batch: dict[str, np.ndarray], seed: int = 0
         ref_embeds.grad.numpy(), our_embeds.grad.numpy(), model_scale)
     model.clear_gradients()
     return report
+
+
+def run_case(class_name: str, config_kwargs: dict[str, Any], seed: int = 0, **batch_kwargs) -> ParityReport:
+    """One random reference model, converted, compared on a padded sentence-pair batch."""
+    reference = make_reference_model(class_name, config_kwargs, seed)
+    ours = convert_reference_model(reference)
+    return compare_models(reference, ours, sample_batch(ours.config, class_name, seed=seed, **batch_kwargs), seed)
 
 
 def format_table(rows: list[tuple[str, ParityReport]]) -> str:
