@@ -8,13 +8,9 @@ from collections.abc import Callable, Sequence
 
 
 def use_all_cpu_cores() -> None:
-    """Paddle's dynamic graph runs one CPU thread unless told otherwise; CLI jobs should use the machine."""
-    import os
+    from .runtime import use_all_cpu_cores as configure
 
-    import paddle
-
-    threads = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1))
-    paddle.base.core.set_num_threads(threads)
+    configure()
 
 
 def build_parser() -> argparse.ArgumentParser:
