@@ -1,0 +1,42 @@
+"""Raw data readers (GLUE, SQuAD, the user's CSV/TSV/JSONL) and the built-in synthetic data sets.
+
+Everything here stops at raw examples; tokenisation and feature building live elsewhere.
+"""
+
+from ._common import DataFormatError, Example, ExampleList, SkippedRow
+from .glue import GLUE_TASKS, GlueTaskSpec, glue_task, read_glue, write_glue_predictions
+from .squad import (
+    SquadDataset,
+    SquadExample,
+    SquadReadReport,
+    load_squad_dataset_for_eval,
+    read_na_probs,
+    read_squad,
+    read_squad_predictions,
+)
+from .synthetic import SYNTHETIC_GLUE_TASK, demo_corpus, write_synthetic_glue, write_synthetic_squad
+from .tabular import read_tabular
+
+__all__ = [
+    "DataFormatError",
+    "Example",
+    "ExampleList",
+    "GLUE_TASKS",
+    "GlueTaskSpec",
+    "SYNTHETIC_GLUE_TASK",
+    "SkippedRow",
+    "SquadDataset",
+    "SquadExample",
+    "SquadReadReport",
+    "demo_corpus",
+    "glue_task",
+    "load_squad_dataset_for_eval",
+    "read_glue",
+    "read_na_probs",
+    "read_squad",
+    "read_squad_predictions",
+    "read_tabular",
+    "write_glue_predictions",
+    "write_synthetic_glue",
+    "write_synthetic_squad",
+]

@@ -1,0 +1,88 @@
+"""Pieces shared by the GLUE and tabular readers: the example record, the skipped-row report, file helpers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("paddlefunnel.data")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One text (pair) to classify or score. Test rows have `label=None` and the file's `index`."""
+
+    guid: str
+    text_a: str
+    text_b: str | None = None
+    label: str | float | None = None
+    index: int | None = None
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    """A row left out because it was malformed (only with `skip_bad_rows=True`)."""
+
+    path: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}, line {self.line}: {self.reason}"
+
+
+class ExampleList(list):
+    """The examples read from one file, plus what the reader learned about it.
+
+    `skipped` lists the rows dropped by `skip_bad_rows=True` (empty otherwise); `label_list` is the label
+    vocabulary (label id i is `label_list[i]`), None for regression or unlabelled data.
+    """
+
+    def __init__(self, examples: Iterable[Example] = (), skipped: Iterable[SkippedRow] = (),
+                 label_list: tuple[str, ...] | None = None) -> None:
+        super().__init__(examples)
+        self.skipped: list[SkippedRow] = list(skipped)
+        self.label_list = label_list
+
+
+class DataFormatError(ValueError):
+    """Input that does not have the expected layout; the message names the file and line."""
+
+    def __init__(self, path: str | os.PathLike, line: int | None, message: str) -> None:
+        self.path = str(path)
+        self.line = line
+        where = f"{self.path}, line {line}" if line is not None else self.path
+        super().__init__(f"{where}: {message}")
+
+
+def report_skipped(path: str | os.PathLike, skipped: list[SkippedRow], total: int) -> None:
+    """Log one warning summarising the rows `skip_bad_rows` dropped, so skipping is never silent."""
+    if skipped:
+        first = "; ".join(f"line {row.line}: {row.reason}" for row in skipped[:3])
+        logger.warning("%s: skipped %d of %d rows (first: %s)", path, len(skipped), total, first)
+
+
+def require_file(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist" if not path.exists()
+                                else f"{what} {path} is not a file")
+    return path
+
+
+def load_json(path: str | os.PathLike, what: str) -> Any:
+    """Parse a JSON file; a syntax error names the file, line and column."""
+    path = require_file(Path(path), what)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DataFormatError(path, None, f"not UTF-8 text (byte {err.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DataFormatError(path, err.lineno, f"invalid JSON at column {err.colno} (character {err.pos}): "
+                                                f"{err.msg}") from None
