@@ -1,8 +1,12 @@
 """paddlefunnel: Funnel-Transformer (Dai et al., 2020) for PaddlePaddle."""
 
-from .config import FunnelConfig, preset_names
+from .runtime import configure_cpu_math
+
+configure_cpu_math()  # before anything imports paddle
+
+from .config import FunnelConfig, preset_names  # noqa: E402
 from .tokenizer import FunnelTokenizer
-from .modeling import (
+from .modeling import (  # noqa: E402
     MODEL_CLASSES,
     FunnelBaseModel,
     FunnelForMaskedLM,
@@ -14,7 +18,7 @@ from .modeling import (
     FunnelModel,
     FunnelPreTrainedModel,
 )
-from .weights import LoadingInfo, WeightsError
+from .weights import LoadingInfo, WeightsError  # noqa: E402
 
 __version__ = "0.1.0"
 
