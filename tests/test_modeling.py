@@ -135,7 +135,7 @@ def test_tuple_outputs_and_output_container():
     assert isinstance(as_tuple, tuple) and len(as_tuple) == 3
     np.testing.assert_array_equal(as_tuple[1].numpy(), out.logits.numpy())
     assert out["logits"] is out.logits and out[0] is out.loss
-    assert out.keys() == ["loss", "logits", "hidden_states"]
+    assert list(out.keys()) == ["loss", "logits", "hidden_states"]
     assert out.attentions is None
 
 

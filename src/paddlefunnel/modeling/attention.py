@@ -147,9 +147,10 @@ class FunnelRelMultiheadAttention(nn.Layer):
         q_r = q + self._bias(self.r_r_bias)
         if isinstance(positions, FactorizedPositions):
             # Project queries into sinusoid space once, then two matmuls give sin(a-b) / cos(a-b) terms.
-            # (Operands of a broadcast matmul get equal rank: Paddle's matmul backward needs it.)
-            kernel = self.r_kernel.transpose([1, 2, 0])[None]  # [1, H, D, d_model]
-            q_in_pos_space = paddle.matmul(q_r, kernel)  # [B, H, Lq, d_model]
+            # (Parameters are never transposed: a transposed view of a parameter loses its gradient's
+            # all-reduce under paddle.DataParallel. Broadcast matmul operands get equal rank: Paddle's
+            # matmul backward needs it.)
+            q_in_pos_space = paddle.einsum("bnih,dnh->bnid", q_r, self.r_kernel)  # [B, H, Lq, d_model]
             return paddle.matmul(
                 q_in_pos_space * positions.phi, positions.psi[None, None], transpose_y=True
             ) + paddle.matmul(q_in_pos_space * positions.pi, positions.omega[None, None], transpose_y=True)
@@ -162,8 +163,8 @@ class FunnelRelMultiheadAttention(nn.Layer):
 
     def token_type_scores(self, token_type_mat: Tensor, q: Tensor) -> Tensor:
         """[B, H, Lq, Lk]: one learned bias for same-segment pairs, another for cross-segment pairs."""
-        seg = self.seg_embed.transpose([1, 2, 0])[None]  # [1, H, D, 2]: index 0 = different, 1 = same segment
-        bias = paddle.matmul(q + self._bias(self.r_s_bias), seg)  # [B, H, Lq, 2]
+        # seg_embed[0]: different segments, [1]: same segment. einsum, not a transposed view (see above).
+        bias = paddle.einsum("bnid,snd->bnis", q + self._bias(self.r_s_bias), self.seg_embed)  # [B, H, Lq, 2]
         different, same = bias[..., 0:1], bias[..., 1:2]
         return paddle.where(token_type_mat[:, None], same, different)
 

@@ -10,27 +10,37 @@ import paddle
 Tensor = paddle.Tensor
 
 
-class ModelOutput:
-    """Attribute, key and index access over the fields that are set (None fields are skipped, as in HF)."""
+class ModelOutput(dict):
+    """Attribute, key and index access over the fields that are set (None fields are skipped, as in HF).
+
+    A dict subclass like the reference's, so generic code that walks containers (e.g. `paddle.DataParallel`
+    looking for output tensors) sees the tensors inside.
+    """
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                dict.__setitem__(self, f.name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in {f.name for f in fields(self)}:
+            if value is None:
+                dict.pop(self, name, None)
+            else:
+                dict.__setitem__(self, name, value)
 
     def to_tuple(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None)
-
-    def keys(self) -> list[str]:
-        return [f.name for f in fields(self) if getattr(self, f.name) is not None]
+        return tuple(self.values())
 
     def __getitem__(self, key: int | slice | str) -> Any:
         if isinstance(key, str):
-            if key not in self.keys():
-                raise KeyError(key)
-            return getattr(self, key)
+            return dict.__getitem__(self, key)
         return self.to_tuple()[key]
 
-    def __iter__(self):
-        return iter(self.to_tuple())
-
-    def __len__(self) -> int:
-        return len(self.to_tuple())
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(self.keys())})"
 
 
 @dataclass
