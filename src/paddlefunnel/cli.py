@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 
@@ -174,8 +175,89 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from .cli_training import add_model_options, add_training_options
+
+    p = sub.add_parser("train", help="fine-tune (or train from scratch) on a task")
+    tasks = p.add_subparsers(dest="train_task", required=True, metavar="TASK")
+
+    glue = tasks.add_parser("glue", help="a GLUE task from the official directory layout")
+    glue.add_argument("--task", required=True, help="cola, sst-2, mrpc, sts-b, qqp, mnli, qnli, rte, wnli")
+    glue.add_argument("--data-dir", required=True, help="GLUE root: <data-dir>/<TASK>/train.tsv, dev.tsv, test.tsv")
+    glue.add_argument("--skip-bad-rows", action="store_true", help="skip malformed rows (counted and reported)")
+    add_model_options(glue)
+    add_training_options(glue)
+
+    def run_glue(args: argparse.Namespace) -> int:
+        from .cli_training import model_options, training_arguments
+        from .tasks.classification import train_glue
+
+        use_all_cpu_cores()
+        summary = train_glue(args.task, args.data_dir, training_arguments(args), args.model,
+                             skip_bad_rows=args.skip_bad_rows, **model_options(args))
+        print(json.dumps(summary, indent=2))
+        return 0
+
+    glue.set_defaults(func=run_glue)
+
+    classify = tasks.add_parser("classify", help="your own CSV / TSV / JSON-lines data")
+    classify.add_argument("--train-file", required=True)
+    classify.add_argument("--dev-file")
+    classify.add_argument("--text-columns", required=True, help="one or two column names: a[,b]")
+    classify.add_argument("--label-column", required=True)
+    classify.add_argument("--regression", action="store_true", help="numeric labels, one output")
+    classify.add_argument("--format", choices=["csv", "tsv", "jsonl"], help="default: from the file extension")
+    classify.add_argument("--skip-bad-rows", action="store_true")
+    add_model_options(classify)
+    add_training_options(classify)
+
+    def run_classify(args: argparse.Namespace) -> int:
+        from .cli_training import model_options, training_arguments
+        from .tasks.classification import train_user_classifier
+
+        use_all_cpu_cores()
+        columns = [c.strip() for c in args.text_columns.split(",") if c.strip()]
+        if not 1 <= len(columns) <= 2:
+            raise ValueError(f"--text-columns takes one or two names, got {args.text_columns!r}")
+        summary = train_user_classifier(args.train_file, args.dev_file, columns, args.label_column,
+                                        training_arguments(args), args.model, regression=args.regression,
+                                        file_format=args.format, skip_bad_rows=args.skip_bad_rows,
+                                        **model_options(args))
+        print(json.dumps(summary, indent=2))
+        return 0
+
+    classify.set_defaults(func=run_classify)
+
+
+def _add_evaluate_glue(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("glue", help="score a fine-tuned model on a GLUE split (default: dev)")
+    p.add_argument("--task", required=True)
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--model", required=True, help="a directory written by `paddlefunnel train glue` (its best/)")
+    p.add_argument("--split", help="default: dev (MNLI: dev_matched)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--out-file", help="also write the metrics here as JSON")
+
+    def run(args: argparse.Namespace) -> int:
+        from .io_utils import atomic_write_text
+        from .tasks.classification import evaluate_glue
+
+        use_all_cpu_cores()
+        metrics = evaluate_glue(args.task, args.data_dir, args.model, args.split, args.batch_size)
+        text = json.dumps(metrics, indent=2)
+        print(text)
+        if args.out_file:
+            atomic_write_text(args.out_file, text + "\n")
+        return 0
+
+    p.set_defaults(func=run)
+
+
+_EVALUATE_BENCHMARKS.append(_add_evaluate_glue)
+
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_demo,
+    _add_train,
     _add_convert,
     _add_compare,
     _add_vocab,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 
 def cpu_vendor() -> str:
@@ -25,6 +26,9 @@ def cpu_vendor() -> str:
 
 def configure_cpu_math() -> bool:
     """Returns True when the MKL setting was applied by this call."""
+    # Paddle warns at import that its C++-extension build cache (ccache) is missing; nothing here builds
+    # extensions, so the note is noise for users.
+    warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
     if "paddle" in sys.modules or "MKL_DEBUG_CPU_TYPE" in os.environ:
         return False
     if cpu_vendor() != "AuthenticAMD":

@@ -1,0 +1,1 @@
+"""Task pipelines: text -> tokenizer -> features -> model -> head -> metric, for GLUE, user data and SQuAD."""
