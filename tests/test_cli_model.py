@@ -95,10 +95,19 @@ def test_compare_without_torch_explains_install(monkeypatch, capsys):
     assert "pip install 'paddlefunnel[convert]'" in capsys.readouterr().err
 
 
-def test_demo_model_round_trip(tmp_path, capsys):
-    from paddlefunnel.demo import demo_model_round_trip
+def test_demo_vocabulary_and_model_round_trip(tmp_path, capsys):
+    import warnings
 
-    demo_model_round_trip(tmp_path)
+    from paddlefunnel.demo import DEMO_VOCAB_SIZE, demo_model_round_trip, demo_vocabulary
+    from paddlefunnel.tokenizer import FunnelTokenizer
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the demo's vocabulary size fits its corpus: no warning
+        tokenizer = demo_vocabulary(tmp_path)
+    assert len(tokenizer) == DEMO_VOCAB_SIZE
+    assert FunnelTokenizer.from_pretrained(tmp_path / "tokenizer").tokenize("the capital of kaldor") == [
+        "the", "capital", "of", "kaldor"]
+    demo_model_round_trip(tmp_path, tokenizer)
     out = capsys.readouterr().out
     assert "reloaded output identical: True" in out
     assert (tmp_path / "model" / "model.safetensors").is_file()

@@ -1,65 +1,105 @@
-"""`make demo`: the whole workflow on built-in data, no downloads. Each step prints what it did."""
+"""`make demo`: the whole workflow on built-in data, no downloads. Each step prints what it did.
+
+text -> vocabulary -> tokenizer -> model round trip -> GLUE-format task trained from scratch (train, evaluate,
+predict). Everything is written under one output directory.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-# A scaled-down "funnel-transformer/small": same block layout idea, sizes a CPU handles in seconds.
-DEMO_CONFIG = dict(
-    vocab_size=2000, block_sizes=[2, 2, 2], d_model=128, n_head=4, d_head=32, d_inner=512, num_decoder_layers=2,
-)
+# A scaled-down Funnel: three blocks like the released models, sizes a CPU trains in about a minute.
+DEMO_MODEL = {"model_type": "funnel", "vocab_size": 1000, "block_sizes": [1, 1, 1], "d_model": 64, "n_head": 4,
+              "d_head": 16, "d_inner": 128, "num_decoder_layers": 1}
+DEMO_VOCAB_SIZE = 256  # the built-in corpus supports about 260 WordPiece tokens
 
 
 def _step(title: str) -> None:
-    print(f"\n== {title}")
+    print(f"\n== {title}", flush=True)
 
 
-def demo_model_round_trip(out_dir: Path) -> None:
+def demo_vocabulary(out_dir: Path):
+    from .data import demo_corpus
+    from .tokenizer import FunnelTokenizer
+
+    _step("vocabulary: train WordPiece on the built-in text")
+    corpus = demo_corpus()
+    tokenizer = FunnelTokenizer.train_from_iterator(corpus, DEMO_VOCAB_SIZE, show_progress=False)
+    tokenizer.save_pretrained(out_dir / "tokenizer")
+    sample = "what is the capital of kaldor ?"
+    print(f"{len(corpus)} sentences -> {len(tokenizer)} tokens, saved to {out_dir / 'tokenizer'}")
+    print(f"{sample!r} -> {tokenizer.tokenize(sample)}")
+    return tokenizer
+
+
+def demo_model_round_trip(out_dir: Path, tokenizer=None) -> None:
     import paddle
 
     from . import FunnelConfig, FunnelModel
 
     _step("model: build, run, save, reload")
     paddle.seed(0)
-    config = FunnelConfig(**DEMO_CONFIG)
+    config = FunnelConfig(**{**DEMO_MODEL, "vocab_size": len(tokenizer) if tokenizer else DEMO_MODEL["vocab_size"]})
     model = FunnelModel(config)
     model.eval()
-    rng = np.random.default_rng(0)
-    batch, seq_len = 4, 32
-    lengths = np.array([32, 28, 20, 12])
-    input_ids = rng.integers(7, config.vocab_size, (batch, seq_len))
-    attention_mask = (np.arange(seq_len)[None] < lengths[:, None]).astype("int64")
-    token_type_ids = np.where(np.arange(seq_len)[None] < lengths[:, None] // 2, 0, 1)
-    token_type_ids[:, 0] = 2  # <cls>
-    input_ids[attention_mask == 0] = 0
-    inputs = {
-        "input_ids": paddle.to_tensor(input_ids),
-        "attention_mask": paddle.to_tensor(attention_mask),
-        "token_type_ids": paddle.to_tensor(token_type_ids),
-    }
+    if tokenizer is not None:
+        questions = ["what is the capital of kaldor ?", "what is the national animal of cressia ?"]
+        answers = ["the capital of kaldor is druma .", "marten is the national animal of cressia ."]
+        batch = tokenizer(questions, answers, padding="max_length", max_length=32, return_tensors="np")
+        inputs = {k: paddle.to_tensor(batch[k]) for k in ("input_ids", "attention_mask", "token_type_ids")}
+    else:
+        ids = np.random.default_rng(0).integers(7, config.vocab_size, (2, 32))
+        inputs = {"input_ids": paddle.to_tensor(ids)}
     start = time.perf_counter()
     out = model(**inputs, output_hidden_states=True)
     elapsed = time.perf_counter() - start
-    lengths_per_state = [h.shape[1] for h in out.hidden_states]
+    lengths = [h.shape[1] for h in out.hidden_states]
     print(f"config: blocks {config.block_sizes}, d_model {config.d_model}, {model.num_parameters():,} parameters")
-    print(f"forward {batch}x{seq_len} (padded sentence pairs) in {elapsed * 1000:.0f} ms; "
-          f"sequence length after each layer: {lengths_per_state} (the funnel), decoder restores {seq_len}")
+    print(f"forward of {list(inputs['input_ids'].shape)} in {elapsed * 1000:.0f} ms; sequence length after each "
+          f"layer: {lengths} (the funnel; the decoder restores the input length)")
     target = out_dir / "model"
     model.save_pretrained(target)
     reloaded = FunnelModel.from_pretrained(target)
     same = np.array_equal(reloaded(**inputs).last_hidden_state.numpy(), out.last_hidden_state.numpy())
-    print(f"saved to {target} ({', '.join(sorted(p.name for p in target.iterdir()))}); "
-          f"reloaded output identical: {same}")
+    print(f"saved to {target}; reloaded output identical: {same}")
     if not same:
         raise RuntimeError("reloaded model gives different outputs")
+
+
+def demo_glue(out_dir: Path, tokenizer_dir: Path, epochs: float = 10, n_train: int = 4000) -> dict:
+    from .data import SYNTHETIC_GLUE_TASK, write_synthetic_glue
+    from .tasks.classification import evaluate_glue, predict_glue, train_glue
+    from .training import TrainingArguments
+
+    _step(f"GLUE format: a synthetic {SYNTHETIC_GLUE_TASK}-layout task, tiny Funnel trained from scratch")
+    data_dir = out_dir / "glue_data"
+    write_synthetic_glue(data_dir, n_train=n_train, n_dev=400, n_test=400, seed=0)
+    config_file = out_dir / "tiny_config.json"
+    config_file.write_text(json.dumps({**DEMO_MODEL}, indent=2))
+    run_dir = out_dir / "glue_run"
+    args = TrainingArguments(output_dir=str(run_dir), learning_rate=2e-3, per_device_batch_size=32,
+                             num_epochs=epochs, warmup_ratio=0.1, logging_steps=25, seed=0)
+    start = time.perf_counter()
+    summary = train_glue(SYNTHETIC_GLUE_TASK, str(data_dir), args, str(config_file), tokenizer=str(tokenizer_dir),
+                         max_seq_length=32)
+    print(f"trained {summary['steps']} steps in {time.perf_counter() - start:.0f} s; best dev accuracy "
+          f"{summary['best_acc']:.4f} at step {summary['best_step']} (log: {run_dir / 'log.jsonl'})")
+    metrics = evaluate_glue(SYNTHETIC_GLUE_TASK, str(data_dir), str(run_dir / "best"))
+    print(f"evaluate (best checkpoint, dev): {json.dumps(metrics)}")
+    written = predict_glue(SYNTHETIC_GLUE_TASK, str(data_dir), str(run_dir / "best"), str(out_dir / "glue_submission"))
+    print(f"test predictions in the GLUE server format: {', '.join(str(p) for p in written)}")
+    return metrics
 
 
 def run_demo(out: str | Path = "demo_output") -> int:
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    demo_model_round_trip(out_dir)
-    print(f"\ndemo finished; outputs in {out_dir}/")
+    tokenizer = demo_vocabulary(out_dir)
+    demo_model_round_trip(out_dir, tokenizer)
+    demo_glue(out_dir, out_dir / "tokenizer")
+    print(f"\ndemo finished; everything is in {out_dir}/")
     return 0

@@ -404,9 +404,14 @@ class Trainer:
     def _progress_bar(self, total: int):
         if not (self.args.progress and self.is_main):
             return None
+        import sys
+
         from tqdm.auto import tqdm
 
-        return tqdm(total=total, initial=self.state.global_step, desc="train", unit="step", dynamic_ncols=True)
+        # On a terminal the bar redraws in place; in a log file every redraw is a line, so redraw rarely there.
+        interval = 0.2 if sys.stderr.isatty() else 30.0
+        return tqdm(total=total, initial=self.state.global_step, desc="train", unit="step", dynamic_ncols=True,
+                    mininterval=interval)
 
     def _forward_loss(self, batch: dict[str, paddle.Tensor]) -> paddle.Tensor:
         if self.amp != "none":
