@@ -152,3 +152,48 @@ def test_builtin_recipes_parse():
             TrainingArguments.from_recipe(recipe_path(name), section)
     args = TrainingArguments.from_recipe(recipe_path("glue"), "qnli-xlarge")
     assert (args.learning_rate, args.per_device_batch_size, args.num_epochs) == (1e-5, 24, 4)
+
+
+def _official_layout(root, task_splits):
+    from test_data_glue import FILES, write
+
+    for key in task_splits:
+        directory, name, text, _ = FILES[key]
+        write(root, directory, name, text)
+
+
+def test_mnli_submission_has_matched_mismatched_and_ax(tmp_path, tiny_config):
+    from paddlefunnel.tasks.classification import predict_glue, train_glue
+    from paddlefunnel.training import TrainingArguments
+
+    _official_layout(tmp_path / "glue", [("MNLI", s) for s in ("train", "dev_matched", "dev_mismatched",
+                                                               "test_matched", "test_mismatched")] + [("AX", "test")])
+    args = TrainingArguments(output_dir=str(tmp_path / "run"), max_steps=2, per_device_batch_size=2, progress=False)
+    summary = train_glue("mnli", str(tmp_path / "glue"), args, str(tiny_config), train_vocab=60, max_seq_length=16)
+    assert summary["task"] == "MNLI" and summary["dev_examples"] == 1
+    written = predict_glue("mnli", str(tmp_path / "glue"), str(tmp_path / "run" / "best"), str(tmp_path / "sub"))
+    assert [p.name for p in written] == ["MNLI-m.tsv", "MNLI-mm.tsv", "AX.tsv"]
+    rows = [p.read_text().splitlines()[1].split("\t") for p in written]
+    assert [r[0] for r in rows] == ["5", "6", "0"]
+    assert all(r[1] in ("contradiction", "entailment", "neutral") for r in rows)
+
+
+def test_stsb_regression_predictions_are_scores(tmp_path, tiny_config):
+    from test_data_glue import FILES
+
+    from paddlefunnel.tasks.classification import evaluate_glue, predict_glue, train_glue
+    from paddlefunnel.training import TrainingArguments
+
+    _official_layout(tmp_path / "glue", [("STS-B", "test")])
+    # Correlations need at least two pairs: the official dev row plus a second one in the same layout.
+    two_rows = FILES[("STS-B", "dev")][2] + ("1\tmain-captions\tMSRvid\t2012test\t0004\tnone\tnone\tA man is "
+                                             "playing a flute.\tA man is cutting a tomato.\t0.500\n")
+    for split in ("train", "dev"):
+        (tmp_path / "glue" / "STS-B" / f"{split}.tsv").write_text(two_rows)
+    args = TrainingArguments(output_dir=str(tmp_path / "run"), max_steps=2, per_device_batch_size=1, progress=False)
+    train_glue("sts-b", str(tmp_path / "glue"), args, str(tiny_config), train_vocab=60, max_seq_length=16)
+    metrics = evaluate_glue("sts-b", str(tmp_path / "glue"), str(tmp_path / "run" / "best"))
+    assert {"pearson", "spearmanr", "corr"} <= set(metrics)
+    written = predict_glue("sts-b", str(tmp_path / "glue"), str(tmp_path / "run" / "best"), str(tmp_path / "sub"))
+    index, score = written[0].read_text().splitlines()[1].split("\t")
+    assert written[0].name == "STS-B.tsv" and index == "0" and np.isfinite(float(score))
