@@ -227,6 +227,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         return 0
 
     classify.set_defaults(func=run_classify)
+    _add_train_squad(tasks)
 
 
 def _add_evaluate_glue(sub: argparse._SubParsersAction) -> None:
@@ -255,9 +256,117 @@ def _add_evaluate_glue(sub: argparse._SubParsersAction) -> None:
 
 _EVALUATE_BENCHMARKS.append(_add_evaluate_glue)
 
+def _add_squad_options(parser: argparse.ArgumentParser, training: bool) -> None:
+    """Window options when training; answer options always (at prediction, unset = the value saved with the model)."""
+    group = parser.add_argument_group("SQuAD windows and answers")
+    if training:
+        group.add_argument("--max-seq-length", type=int, default=384)
+        group.add_argument("--doc-stride", type=int, default=128, help="tokens of overlap between context windows")
+        group.add_argument("--max-query-length", type=int, default=64)
+        group.add_argument("--version-2-with-negative", action="store_true",
+                           help="SQuAD v2.0: questions may have no answer (predict '' when the null score wins)")
+    answer_defaults = {"n_best_size": 20, "max_answer_length": 30, "null_score_diff_threshold": 0.0}
+    for name, kind in (("n_best_size", int), ("max_answer_length", int), ("null_score_diff_threshold", float)):
+        group.add_argument("--" + name.replace("_", "-"), type=kind, default=answer_defaults[name] if training else None)
+
+
+def _squad_settings(args: argparse.Namespace):
+    from .tasks.squad import SquadSettings
+
+    return SquadSettings(max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
+                         max_query_length=args.max_query_length, n_best_size=args.n_best_size,
+                         max_answer_length=args.max_answer_length,
+                         version_2_with_negative=args.version_2_with_negative,
+                         null_score_diff_threshold=args.null_score_diff_threshold)
+
+
+def _add_train_squad(tasks: argparse._SubParsersAction) -> None:
+    from .cli_training import add_training_options
+
+    p = tasks.add_parser("squad", help="SQuAD v1.1 / v2.0 question answering (official JSON files)")
+    p.add_argument("--train-file", required=True)
+    p.add_argument("--dev-file", help="scored with the official metrics at every evaluation")
+    p.add_argument("--model", required=True,
+                   help="model directory (ours or HuggingFace), a preset name (random init) or a config .json")
+    p.add_argument("--tokenizer", help="tokenizer directory (default: the model directory)")
+    p.add_argument("--train-vocab", type=int, default=0, metavar="SIZE")
+    p.add_argument("--ignore-mismatched-sizes", action="store_true")
+    _add_squad_options(p, training=True)
+    add_training_options(p)
+
+    def run(args: argparse.Namespace) -> int:
+        from .cli_training import training_arguments
+        from .tasks.squad import train_squad
+
+        use_all_cpu_cores()
+        summary = train_squad(args.train_file, args.dev_file, training_arguments(args), args.model,
+                              _squad_settings(args), tokenizer=args.tokenizer, train_vocab=args.train_vocab,
+                              ignore_mismatched_sizes=args.ignore_mismatched_sizes)
+        print(json.dumps(summary, indent=2))
+        return 0
+
+    p.set_defaults(func=run)
+
+
+def _add_predict_glue(tasks: argparse._SubParsersAction) -> None:
+    p = tasks.add_parser("glue", help="test-set predictions in the GLUE server's format")
+    p.add_argument("--task", required=True)
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--model", required=True, help="a directory written by `paddlefunnel train glue` (its best/)")
+    p.add_argument("--out", required=True, help="directory for the submission TSVs")
+    p.add_argument("--batch-size", type=int, default=64)
+
+    def run(args: argparse.Namespace) -> int:
+        from .tasks.classification import predict_glue
+
+        use_all_cpu_cores()
+        for path in predict_glue(args.task, args.data_dir, args.model, args.out, args.batch_size):
+            print(f"wrote {path}")
+        return 0
+
+    p.set_defaults(func=run)
+
+
+def _add_predict_squad(tasks: argparse._SubParsersAction) -> None:
+    p = tasks.add_parser("squad", help="answers for a SQuAD-format file (+ scores when it has answers)")
+    p.add_argument("--data-file", required=True)
+    p.add_argument("--model", required=True, help="a directory written by `paddlefunnel train squad` (its best/)")
+    p.add_argument("--out", required=True, help="directory for predictions.json, nbest_predictions.json, null_odds.json")
+    p.add_argument("--batch-size", type=int, default=64)
+    _add_squad_options(p, training=False)
+
+    def run(args: argparse.Namespace) -> int:
+        from .tasks.squad import predict_squad
+
+        use_all_cpu_cores()
+        result = predict_squad(args.data_file, args.model, args.out, args.batch_size, n_best_size=args.n_best_size,
+                               max_answer_length=args.max_answer_length,
+                               null_score_diff_threshold=args.null_score_diff_threshold)
+        print(json.dumps(result, indent=2))
+        return 0
+
+    p.set_defaults(func=run)
+
+
+# `predict TASK ...` for benchmark files; raw-text prediction adds its own options to the same parser through
+# _PREDICT_DIRECT_OPTIONS (functions taking the `predict` parser), so both live under one command.
+_PREDICT_TASKS: list[Callable[[argparse._SubParsersAction], None]] = [_add_predict_glue, _add_predict_squad]
+_PREDICT_DIRECT_OPTIONS: list[Callable[[argparse.ArgumentParser], None]] = []
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="predictions from a trained model")
+    for add_options in _PREDICT_DIRECT_OPTIONS:
+        add_options(p)
+    tasks = p.add_subparsers(dest="predict_task", required=not _PREDICT_DIRECT_OPTIONS, metavar="TASK")
+    for add in _PREDICT_TASKS:
+        add(tasks)
+
+
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_demo,
     _add_train,
+    _add_predict,
     _add_convert,
     _add_compare,
     _add_vocab,

@@ -1,0 +1,283 @@
+"""SQuAD v1.1 / v2.0: question + context -> sliding windows -> span logits -> n-best answers -> official scores.
+
+Windows: the question (cut to `max_query_length` tokens) is paired with `max_seq_length`-token slices of the
+context that overlap by `doc_stride` tokens. A training window that does not contain the whole answer, and every
+window of an unanswerable question, points at <cls> (index 0). At prediction time the best span over all windows
+of a question wins; for v2.0 it competes with the "no answer" score (the <cls> logits).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data import SquadExample, read_squad
+from ..data.squad import load_squad_dataset_for_eval
+from ..io_utils import atomic_write_text
+from ..metrics import squad_evaluate
+from ..modeling import FunnelForQuestionAnswering
+from ..tokenizer import FunnelTokenizer
+from ..training import ArrayDataset, Trainer, TrainingArguments
+from .common import build_model, resolve_tokenizer
+
+logger = logging.getLogger("paddlefunnel")
+
+PREDICTIONS_FILE = "predictions.json"
+NBEST_FILE = "nbest_predictions.json"
+NULL_ODDS_FILE = "null_odds.json"
+
+
+@dataclass
+class SquadSettings:
+    max_seq_length: int = 384
+    doc_stride: int = 128
+    max_query_length: int = 64
+    n_best_size: int = 20
+    max_answer_length: int = 30
+    version_2_with_negative: bool = False
+    null_score_diff_threshold: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.max_query_length + 3 >= self.max_seq_length:
+            raise ValueError(f"max_query_length={self.max_query_length} leaves no room for context in "
+                             f"max_seq_length={self.max_seq_length}")
+        if not 0 <= self.doc_stride < self.max_seq_length - self.max_query_length - 3:
+            raise ValueError(f"doc_stride={self.doc_stride} must be smaller than the context part of a window "
+                             f"({self.max_seq_length - self.max_query_length - 3} tokens)")
+
+
+@dataclass
+class SquadFeatures:
+    """Model inputs for every window, plus what maps a window's tokens back to its example's context."""
+
+    arrays: dict[str, np.ndarray]
+    example_index: np.ndarray  # window -> index into the examples list
+    offsets: list[list[tuple[int, int] | None]]  # per window and token: context character span, or None
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (question id, reason)
+
+    def __len__(self) -> int:
+        return len(self.example_index)
+
+
+# ------------------------------------------------------------------------------------------- features
+def _cut_questions(questions: list[str], tokenizer: FunnelTokenizer, max_query_length: int) -> list[str]:
+    """Keep each question's first `max_query_length` tokens (cut at a character boundary)."""
+    encoded = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    cut = []
+    for question, offsets in zip(questions, encoded["offset_mapping"]):
+        cut.append(question if len(offsets) <= max_query_length else question[: offsets[max_query_length - 1][1]])
+    return cut
+
+
+def _answer_tokens(offsets: list[tuple[int, int] | None], start_char: int, end_char: int) -> tuple[int, int]:
+    """Token span of the answer within one window, or (0, 0) (<cls>) when the window does not hold all of it."""
+    context = [i for i, span in enumerate(offsets) if span is not None]
+    if not context or offsets[context[0]][0] > start_char or offsets[context[-1]][1] < end_char:
+        return 0, 0
+    start = next(i for i in context if offsets[i][1] > start_char)
+    end = next(i for i in reversed(context) if offsets[i][0] < end_char)
+    return start, end
+
+
+def build_features(examples: Sequence[SquadExample], tokenizer: FunnelTokenizer, settings: SquadSettings,
+                   training: bool = False) -> SquadFeatures:
+    """Windows for every example; with `training`, start/end positions of the first gold answer."""
+    usable, skipped = [], []
+    for index, example in enumerate(examples):
+        if not tokenizer.tokenize(example.question):
+            skipped.append((example.qas_id, "question has no tokens after tokenisation"))
+        elif not tokenizer.tokenize(example.context):
+            skipped.append((example.qas_id, "context has no tokens after tokenisation"))
+        else:
+            usable.append(index)
+    if skipped:
+        logger.warning("SQuAD: %d questions skipped (first: %s)", len(skipped), "; ".join(f"{q}: {r}" for q, r in skipped[:3]))
+    if not usable:
+        raise ValueError("no usable SQuAD questions: " + "; ".join(f"{q}: {r}" for q, r in skipped[:5]))
+    questions = _cut_questions([examples[i].question for i in usable], tokenizer, settings.max_query_length)
+    contexts = [examples[i].context for i in usable]
+    encoded = tokenizer(questions, contexts, truncation="only_second", max_length=settings.max_seq_length,
+                        stride=settings.doc_stride, return_overflowing_tokens=True, return_offsets_mapping=True,
+                        padding="max_length", verbose=False)
+    windows = len(encoded["input_ids"])
+    example_index = np.array([usable[i] for i in encoded["overflow_to_sample_mapping"]], dtype=np.int64)
+    offsets: list[list[tuple[int, int] | None]] = []
+    for w in range(windows):
+        ids = encoded.sequence_ids(w)
+        offsets.append([tuple(span) if sid == 1 else None for sid, span in zip(ids, encoded["offset_mapping"][w])])
+    arrays = {k: np.asarray(encoded[k], dtype=np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
+    if training:
+        starts, ends = np.zeros(windows, np.int64), np.zeros(windows, np.int64)
+        for w in range(windows):
+            example = examples[example_index[w]]
+            if example.is_impossible or not example.answers:
+                continue
+            answer = example.answers[0]
+            begin = int(answer["answer_start"])
+            starts[w], ends[w] = _answer_tokens(offsets[w], begin, begin + len(answer["text"]))
+        arrays["start_positions"], arrays["end_positions"] = starts, ends
+    return SquadFeatures(arrays, example_index, offsets, skipped)
+
+
+# ------------------------------------------------------------------------------------ post-processing
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    exp = np.exp(scores - scores.max())
+    return exp / exp.sum()
+
+
+def _window_candidates(start: np.ndarray, end: np.ndarray, offsets: list, settings: SquadSettings):
+    """(score, start_logit, end_logit, char_start, char_end) for the best valid spans of one window."""
+    top_starts = np.argsort(start)[::-1][: settings.n_best_size]
+    top_ends = np.argsort(end)[::-1][: settings.n_best_size]
+    for s in top_starts:
+        if s >= len(offsets) or offsets[s] is None:
+            continue
+        for e in top_ends:
+            if e >= len(offsets) or offsets[e] is None or e < s or e - s + 1 > settings.max_answer_length:
+                continue
+            yield float(start[s] + end[e]), float(start[s]), float(end[e]), offsets[s][0], offsets[e][1]
+
+
+def postprocess_predictions(examples: Sequence[SquadExample], features: SquadFeatures, start_logits: np.ndarray,
+                            end_logits: np.ndarray, settings: SquadSettings):
+    """Answer text per question id, the n-best lists, and (v2.0) null-score differences.
+
+    The null score of a question is the lowest <cls> score over its windows; with v2.0 the answer is ""
+    when null score - best span score exceeds `null_score_diff_threshold` (the official null_odds value).
+    """
+    by_example: dict[int, list[int]] = collections.defaultdict(list)
+    for window, example in enumerate(features.example_index):
+        by_example[int(example)].append(window)
+    predictions: dict[str, str] = {}
+    nbest_all: dict[str, list[dict[str, Any]]] = {}
+    null_odds: dict[str, float] = {}
+    for index, example in enumerate(examples):
+        windows = by_example.get(index)
+        if not windows:
+            continue  # skipped at feature time; counted as missing by the evaluation
+        candidates, null_score, null_logits = [], math.inf, (0.0, 0.0)
+        for w in windows:
+            window_null = float(start_logits[w][0] + end_logits[w][0])
+            if window_null < null_score:
+                null_score, null_logits = window_null, (float(start_logits[w][0]), float(end_logits[w][0]))
+            candidates.extend(_window_candidates(start_logits[w], end_logits[w], features.offsets[w], settings))
+        seen, unique = set(), []
+        for cand in sorted(candidates, key=lambda c: c[0], reverse=True):
+            text = example.context[cand[3]: cand[4]]
+            if text not in seen:
+                seen.add(text)
+                unique.append((cand[0], cand[1], cand[2], text))
+            if len(unique) >= settings.n_best_size:
+                break
+        if settings.version_2_with_negative:
+            unique.append((null_score, *null_logits, ""))
+            unique.sort(key=lambda c: c[0], reverse=True)
+        if not unique:
+            unique = [(0.0, 0.0, 0.0, "")]
+        probs = _softmax(np.array([c[0] for c in unique]))
+        nbest_all[example.qas_id] = [{"text": t, "probability": float(p), "start_logit": s, "end_logit": e}
+                                     for (_, s, e, t), p in zip(unique, probs)]
+        best_span = next((c for c in unique if c[3]), None)
+        if not settings.version_2_with_negative:
+            predictions[example.qas_id] = best_span[3] if best_span else ""
+            continue
+        diff = null_score - (best_span[0] if best_span else -math.inf)
+        null_odds[example.qas_id] = float(diff) if math.isfinite(diff) else 1e9
+        predictions[example.qas_id] = "" if best_span is None or diff > settings.null_score_diff_threshold else best_span[3]
+    return predictions, nbest_all, null_odds
+
+
+def write_prediction_files(out_dir: str | Path, predictions: dict, nbest: dict, null_odds: dict | None) -> list[Path]:
+    out_dir = Path(out_dir)
+    files = [(PREDICTIONS_FILE, predictions), (NBEST_FILE, nbest)]
+    if null_odds is not None:
+        files.append((NULL_ODDS_FILE, null_odds))
+    written = []
+    for name, payload in files:
+        atomic_write_text(out_dir / name, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        written.append(out_dir / name)
+    return written
+
+
+# ------------------------------------------------------------------------------------- train / predict
+def _features_dataset(features: SquadFeatures, with_labels: bool) -> ArrayDataset:
+    keys = ("input_ids", "attention_mask", "token_type_ids") + (("start_positions", "end_positions") if with_labels else ())
+    return ArrayDataset({k: features.arrays[k] for k in keys})
+
+
+def _score(dev_file: str, predictions: dict, null_odds: dict, settings: SquadSettings) -> dict[str, float]:
+    dataset = load_squad_dataset_for_eval(dev_file)
+    return squad_evaluate(dataset, predictions, null_odds if settings.version_2_with_negative else None)
+
+
+def train_squad(train_file: str, dev_file: str | None, args: TrainingArguments, model: str,
+                settings: SquadSettings, tokenizer: str | None = None, train_vocab: int = 0,
+                ignore_mismatched_sizes: bool = False) -> dict[str, Any]:
+    train = read_squad(train_file, training=True)
+    if train.report.skipped or train.report.bad_answers:
+        print(train.report.summary())
+    corpus = [t for e in train.examples for t in (e.question, e.context)]
+    tok = resolve_tokenizer(model, tokenizer, train_vocab, corpus)
+    net = build_model(FunnelForQuestionAnswering, model, tok, ignore_mismatched_sizes, num_labels=2)
+    train_features = build_features(train.examples, tok, settings, training=True)
+    dev = read_squad(dev_file) if dev_file else None
+    dev_features = build_features(dev.examples, tok, settings) if dev else None
+    print(f"SQuAD: {len(train.examples)} training questions -> {len(train_features)} windows"
+          + (f"; {len(dev.examples)} dev questions -> {len(dev_features)} windows" if dev else ""))
+
+    def compute_metrics(outputs: dict[str, np.ndarray]) -> dict[str, float]:
+        predictions, _, null_odds = postprocess_predictions(dev.examples, dev_features, outputs["start_logits"],
+                                                            outputs["end_logits"], settings)
+        return _score(dev_file, predictions, null_odds, settings)
+
+    def save_sidecar(directory: Path) -> None:
+        tok.save_pretrained(directory)
+        (directory / "squad_settings.json").write_text(json.dumps(settings.__dict__, indent=2) + "\n")
+
+    trainer = Trainer(net, args, _features_dataset(train_features, True),
+                      _features_dataset(dev_features, False) if dev else None,
+                      compute_metrics if dev else None, main_metric="f1",
+                      prediction_keys=("start_logits", "end_logits"), save_extra=save_sidecar)
+    result = trainer.train()
+    summary = {"steps": result.global_step, "best_step": result.best_step, "best_f1": result.best_metric,
+               "final_metrics": result.final_metrics, "train_questions": len(train.examples),
+               "train_windows": len(train_features)}
+    if trainer.is_main:
+        atomic_write_text(Path(args.output_dir) / "eval_results.json", json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def load_settings(model_dir: str | Path, **overrides: Any) -> SquadSettings:
+    path = Path(model_dir) / "squad_settings.json"
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    return SquadSettings(**{**saved, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def predict_squad(data_file: str, model_dir: str, out_dir: str, batch_size: int = 64,
+                  **setting_overrides: Any) -> dict[str, Any]:
+    """Write predictions.json, nbest_predictions.json (and null_odds.json for v2.0); score them if answers exist."""
+    settings = load_settings(model_dir, **setting_overrides)
+    data = read_squad(data_file)
+    model = FunnelForQuestionAnswering.from_pretrained(model_dir)
+    tokenizer = FunnelTokenizer.from_pretrained(model_dir)
+    features = build_features(data.examples, tokenizer, settings)
+    trainer = Trainer(model, TrainingArguments(output_dir=out_dir, eval_batch_size=batch_size, progress=False),
+                      prediction_keys=("start_logits", "end_logits"))
+    outputs = trainer.predict(_features_dataset(features, False))
+    predictions, nbest, null_odds = postprocess_predictions(data.examples, features, outputs["start_logits"],
+                                                            outputs["end_logits"], settings)
+    written = write_prediction_files(out_dir, predictions, nbest,
+                                     null_odds if settings.version_2_with_negative else None)
+    result: dict[str, Any] = {"questions": len(data.examples), "windows": len(features),
+                              "files": [str(p) for p in written], "skipped": features.skipped}
+    if any(e.answers or e.is_impossible for e in data.examples):
+        result["metrics"] = _score(data_file, predictions, null_odds, settings)
+    return result
