@@ -14,6 +14,16 @@ def use_all_cpu_cores() -> None:
     configure()
 
 
+def _print_json(result: dict, out_file: str | None = None) -> None:
+    """Print a command's result as JSON and, when asked, also write it (atomically) to `out_file`."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out_file:
+        from .io_utils import atomic_write_text
+
+        atomic_write_text(out_file, text + "\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paddlefunnel", description="Funnel-Transformer for PaddlePaddle")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -96,20 +106,14 @@ def _add_evaluate_squad(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out-file", help="also write the metrics JSON here")
 
     def run(args: argparse.Namespace) -> int:
-        import json
-
         from .data.squad import load_squad_dataset_for_eval, read_na_probs, read_squad_predictions
-        from .io_utils import atomic_write_text
         from .metrics.squad import squad_evaluate
 
         dataset = load_squad_dataset_for_eval(args.data_file)
         predictions = read_squad_predictions(args.pred_file)
         na_probs = read_na_probs(args.na_prob_file) if args.na_prob_file else None
         metrics = squad_evaluate(dataset, predictions, na_probs, args.na_prob_thresh, version=args.squad_version)
-        text = json.dumps(metrics, indent=2)
-        print(text)
-        if args.out_file:
-            atomic_write_text(args.out_file, text + "\n")
+        _print_json(metrics, args.out_file)
         return 0
 
     p.set_defaults(func=run)
@@ -240,15 +244,11 @@ def _add_evaluate_glue(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out-file", help="also write the metrics here as JSON")
 
     def run(args: argparse.Namespace) -> int:
-        from .io_utils import atomic_write_text
         from .tasks.classification import evaluate_glue
 
         use_all_cpu_cores()
         metrics = evaluate_glue(args.task, args.data_dir, args.model, args.split, args.batch_size)
-        text = json.dumps(metrics, indent=2)
-        print(text)
-        if args.out_file:
-            atomic_write_text(args.out_file, text + "\n")
+        _print_json(metrics, args.out_file)
         return 0
 
     p.set_defaults(func=run)

@@ -201,15 +201,10 @@ class FunnelConfig:
 
     @classmethod
     def from_json_file(cls, path: str | os.PathLike) -> "FunnelConfig":
+        from .io_utils import read_json_object
+
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{path}: no such config file") from None
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not valid JSON ({err})") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        data = read_json_object(path, "config file")
         try:
             return cls.from_dict(data)
         except ValueError as err:

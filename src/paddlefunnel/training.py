@@ -24,7 +24,7 @@ import paddle
 import paddle.distributed as dist
 import paddle.nn as nn
 
-from .io_utils import atomic_directory, atomic_path
+from .io_utils import atomic_directory, read_json_object
 
 logger = logging.getLogger("paddlefunnel")
 
@@ -85,12 +85,7 @@ class TrainingArguments:
     def from_recipe(cls, path: str | os.PathLike, section: str | None = None, **overrides: Any) -> "TrainingArguments":
         """Hyperparameters from a JSON recipe file (optionally one named section of it), then overrides."""
         path = Path(path)
-        try:
-            recipe = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{path}: no such recipe file") from None
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not valid JSON ({err})") from None
+        recipe = read_json_object(path, "recipe file")
         values = recipe.get(section, None) if section else recipe
         if values is None:
             raise ValueError(f"{path}: no section {section!r}; available: {sorted(k for k in recipe if not k.startswith('_'))}")

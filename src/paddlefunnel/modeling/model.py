@@ -21,7 +21,7 @@ Tensor = paddle.Tensor
 
 def as_tensor(value: Any, dtype: str | None = None) -> Tensor | None:
     """Accept paddle tensors, numpy arrays or nested lists for every tensor argument."""
-    if value is None or isinstance(value, paddle.Tensor):
+    if value is None or isinstance(value, (paddle.Tensor, paddle.pir.Value)):
         return value
     return paddle.to_tensor(np.asarray(value), dtype=dtype)
 
@@ -94,6 +94,13 @@ class FunnelPreTrainedModel(nn.Layer):
     def num_parameters(self) -> int:
         return sum(int(np.prod(p.shape)) for p in self.parameters())
 
+    def _embed(self, input_ids, attention_mask, token_type_ids, inputs_embeds):
+        """Checked inputs with the reference's defaults, and the embedded tokens (bodies only)."""
+        input_ids, attention_mask, token_type_ids, inputs_embeds = _prepare_inputs(
+            input_ids, attention_mask, token_type_ids, inputs_embeds
+        )
+        return self.embeddings(input_ids, inputs_embeds=inputs_embeds), attention_mask, token_type_ids
+
     def get_input_embeddings(self) -> nn.Embedding:
         return self._body().embeddings.word_embeddings
 
@@ -101,7 +108,7 @@ class FunnelPreTrainedModel(nn.Layer):
         return getattr(self, self.base_model_prefix, self)
 
 
-def _prepare_inputs(config, input_ids, attention_mask, token_type_ids, inputs_embeds):
+def _prepare_inputs(input_ids, attention_mask, token_type_ids, inputs_embeds):
     """Validate the input combination and fill the reference's defaults (all-ones mask, zero types)."""
     input_ids = as_tensor(input_ids, "int64")
     inputs_embeds = as_tensor(inputs_embeds)
@@ -119,10 +126,11 @@ def _prepare_inputs(config, input_ids, attention_mask, token_type_ids, inputs_em
     for name, value in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
         if value is not None and list(value.shape) != shape:
             raise ValueError(f"{name} has shape {list(value.shape)}, expected {shape} like the inputs")
+    like = input_ids if input_ids is not None else inputs_embeds[:, :, 0]  # shapes may be dynamic (to_static)
     if attention_mask is None:
-        attention_mask = paddle.ones(shape, dtype="float32")
+        attention_mask = paddle.ones_like(like, dtype="float32")
     if token_type_ids is None:
-        token_type_ids = paddle.zeros(shape, dtype="int64")
+        token_type_ids = paddle.zeros_like(like, dtype="int64")
     return input_ids, attention_mask, token_type_ids, inputs_embeds
 
 
@@ -150,10 +158,7 @@ class FunnelBaseModel(FunnelPreTrainedModel):
         return_dict: bool | None = None,
     ):
         config = self.config
-        input_ids, attention_mask, token_type_ids, inputs_embeds = _prepare_inputs(
-            config, input_ids, attention_mask, token_type_ids, inputs_embeds
-        )
-        embedded = self.embeddings(input_ids, inputs_embeds=inputs_embeds)
+        embedded, attention_mask, token_type_ids = self._embed(input_ids, attention_mask, token_type_ids, inputs_embeds)
         return self.encoder(
             embedded,
             attention_mask=attention_mask,
@@ -188,10 +193,7 @@ class FunnelModel(FunnelPreTrainedModel):
         output_attentions = _flag(output_attentions, config.output_attentions)
         output_hidden_states = _flag(output_hidden_states, config.output_hidden_states)
         return_dict = _flag(return_dict, config.return_dict)
-        input_ids, attention_mask, token_type_ids, inputs_embeds = _prepare_inputs(
-            config, input_ids, attention_mask, token_type_ids, inputs_embeds
-        )
-        embedded = self.embeddings(input_ids, inputs_embeds=inputs_embeds)
+        embedded, attention_mask, token_type_ids = self._embed(input_ids, attention_mask, token_type_ids, inputs_embeds)
         encoded = self.encoder(
             embedded,
             attention_mask=attention_mask,
