@@ -169,3 +169,17 @@ def test_right_padding_changes_real_token_outputs_like_the_reference():
     assert np.abs(short[:, :n] - long[:, :n]).max() > 1e-3
     np.testing.assert_allclose(long, ref_long, atol=1e-5, rtol=0)
     np.testing.assert_allclose(short, ref_short, atol=1e-5, rtol=0)
+
+
+def test_qa_loss_accepts_2d_positions_and_ignores_out_of_range():
+    """The reference crashes on [batch, 1] positions (a typo in its squeeze); ours treats them like [batch]."""
+    paddle.seed(0)
+    model = FunnelForQuestionAnswering(FunnelConfig(**tiny()))
+    model.eval()
+    ids = np.random.default_rng(0).integers(0, 64, (3, 9))
+    start, end = np.array([1, 4, 30]), np.array([2, 6, 31])  # the third is beyond the sequence: ignored
+    flat = model(input_ids=ids, start_positions=start, end_positions=end).loss
+    column = model(input_ids=ids, start_positions=start[:, None], end_positions=end[:, None]).loss
+    first_two = model(input_ids=ids[:2], start_positions=start[:2], end_positions=end[:2]).loss
+    assert float(flat) == pytest.approx(float(column))
+    assert float(flat) == pytest.approx(float(first_two), rel=1e-5)
