@@ -1,8 +1,15 @@
-"""Relative multi-head attention: score = content + relative position + token type (paper, section 2)."""
+"""Relative multi-head attention: score = content + relative position + token type (paper, section 2).
+
+How the score is computed (same values as the reference, fewer passes over [B, H, Lq, Lk] memory):
+every term except the relative-shift position term is a bilinear form of a per-query vector and a per-key
+vector, so their vectors are concatenated and one matmul produces content + token type + mask at once
+(`bilinear_scores`); the relative-shift position term is one more matmul and a shift (`positional_scores`).
+Pairs involving <cls> get the content term only (`separate_cls`): the <cls> factors are zero on the query
+and key sides, and the position term's <cls> column is cancelled inside the same matmul.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +17,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from .ops import Dropout, dim, merge_heads, split_heads
 from .pooling import pool_sequence, stride_pool
 from .positions import FactorizedPositions, PositionEncoder, relative_shift
 
@@ -17,6 +25,7 @@ Tensor = paddle.Tensor
 
 CLS_TOKEN_TYPE = 2  # <cls> gets token type 2 and counts as part of both segments
 MASK_PENALTY = 1e6
+MASK_PENALTY_FP16 = 1e4  # exp(-1e4) is 0 as well, and 1e4 fits in float16
 
 
 def same_segment_matrix(token_type_ids: Tensor) -> Tensor:
@@ -26,19 +35,36 @@ def same_segment_matrix(token_type_ids: Tensor) -> Tensor:
     return same | is_cls[:, :, None] | is_cls[:, None, :]
 
 
-def cls_pair_mask(seq_len: int, dtype: str) -> Tensor:
-    """[L, L] with zeros on row 0 and column 0: pairs involving <cls> see content only."""
-    return F.pad(paddle.ones([seq_len - 1, seq_len - 1], dtype=dtype), [1, 0, 1, 0])
+def segment_factors(token_type_ids: Tensor, num_types: int, dtype) -> tuple[Tensor, Tensor]:
+    """Per-token vectors a_i, b_j ([B, L, F]) with a_i . b_j == same_segment_matrix[i, j].
+
+    same(i, j) = cls_i + (1 - cls_i) cls_j + sum_t [type_i = t][type_j = t] over the non-<cls> types t,
+    which needs no [L, L] matrix: the token-type term becomes part of a matmul.
+    """
+    is_cls = (token_type_ids == CLS_TOKEN_TYPE).astype(dtype)
+    types = [(token_type_ids == t).astype(dtype) for t in range(max(num_types, 3)) if t != CLS_TOKEN_TYPE]
+    query = paddle.stack([is_cls, 1.0 - is_cls, *types], axis=-1)
+    key = paddle.stack([paddle.ones_like(is_cls), is_cls, *types], axis=-1)
+    return query, key
+
+
+def non_cls_positions(seq_len, dtype) -> Tensor:
+    """[L]: 0 at position 0 (<cls>), 1 elsewhere; multiplying a side's factors by it removes <cls> pairs."""
+    return (paddle.arange(0, seq_len, dtype="int64") > 0).astype(dtype)
 
 
 @dataclass
 class AttentionInputs:
-    """What every layer of a block needs besides the hidden states; pooled along with them."""
+    """What every layer of a block needs besides the hidden states; pooled along with them.
+
+    Factors are per token ([B, L, F]); slot 0 is 1 for tokens whose pairs carry the position and
+    token-type terms (0 for <cls> with separate_cls), the others hold `segment_factors` times that slot.
+    """
 
     positions: Any  # list of per-block tables (relative_shift) or FactorizedPositions
-    token_type_mat: Tensor | None  # [B, Lq, Lk] bool
+    query_factors: Tensor  # [B, Lq, F]
+    key_factors: Tensor  # [B, Lk, F]
     attention_mask: Tensor | None  # [B, Lk] float, 1 = attend
-    cls_mask: Tensor | None  # [Lq, Lk] float, or None without separate_cls
 
 
 class AttentionStructure(nn.Layer):
@@ -50,13 +76,23 @@ class AttentionStructure(nn.Layer):
         self.position_encoder = PositionEncoder(config)
 
     def init_inputs(self, inputs_embeds: Tensor, attention_mask: Tensor | None, token_type_ids: Tensor | None):
-        seq_len = inputs_embeds.shape[1]
+        seq_len = dim(inputs_embeds, 1)
         dtype = inputs_embeds.dtype
+        if token_type_ids is None:
+            token_type_ids = paddle.zeros_like(inputs_embeds[:, :, 0], dtype="int64")
+        query, key = segment_factors(token_type_ids, getattr(self.config, "type_vocab_size", None) or 3, dtype)
+        active = paddle.ones_like(query[:, :, :1])
+        positions = self.position_encoder(seq_len, dtype)
+        if self.config.separate_cls:
+            active = active * non_cls_positions(seq_len, dtype)[None, :, None]
+            if isinstance(positions, FactorizedPositions):
+                rows = non_cls_positions(seq_len, dtype)[:, None]
+                positions = FactorizedPositions(*(t * rows for t in _fields(positions)))
         return AttentionInputs(
-            positions=self.position_encoder(seq_len, dtype),
-            token_type_mat=None if token_type_ids is None else same_segment_matrix(token_type_ids),
+            positions=positions,
+            query_factors=paddle.concat([active, query * active], axis=-1),
+            key_factors=paddle.concat([active, key * active], axis=-1),
             attention_mask=attention_mask,
-            cls_mask=cls_pair_mask(seq_len, dtype) if self.config.separate_cls else None,
         )
 
     def _stride_pool(self, tensor, axes):
@@ -75,23 +111,14 @@ class AttentionStructure(nn.Layer):
         positions = inputs.positions
         if self.config.pool_q_only:
             if isinstance(positions, FactorizedPositions):
-                positions = dataclasses.replace(
-                    positions, phi=self._stride_pool(positions.phi, 0), pi=self._stride_pool(positions.pi, 0)
-                )
-            return AttentionInputs(
-                positions=positions,
-                token_type_mat=self._stride_pool(inputs.token_type_mat, 1),
-                attention_mask=inputs.attention_mask,
-                cls_mask=self._stride_pool(inputs.cls_mask, 0),
-            )
+                positions = FactorizedPositions(self._stride_pool(positions.phi, 0),
+                                                self._stride_pool(positions.pi, 0), positions.psi, positions.omega)
+            return AttentionInputs(positions, self._stride_pool(inputs.query_factors, 1), inputs.key_factors,
+                                   inputs.attention_mask)
         if isinstance(positions, FactorizedPositions):
-            positions = FactorizedPositions(*(self._stride_pool(t, 0) for t in dataclasses.astuple(positions)))
-        return AttentionInputs(
-            positions=positions,
-            token_type_mat=self._stride_pool(inputs.token_type_mat, (1, 2)),
-            attention_mask=self._pool_mask(inputs.attention_mask),
-            cls_mask=self._stride_pool(inputs.cls_mask, (0, 1)),
-        )
+            positions = FactorizedPositions(*(self._stride_pool(t, 0) for t in _fields(positions)))
+        return AttentionInputs(positions, self._stride_pool(inputs.query_factors, 1),
+                               self._stride_pool(inputs.key_factors, 1), self._pool_mask(inputs.attention_mask))
 
     def pool_after_attention(self, inputs: AttentionInputs) -> AttentionInputs:
         """With pool_q_only, the key side follows once the pooling layer has consumed the full keys."""
@@ -99,21 +126,24 @@ class AttentionStructure(nn.Layer):
             return inputs
         positions = inputs.positions
         if isinstance(positions, FactorizedPositions):
-            positions = dataclasses.replace(
-                positions, psi=self._stride_pool(positions.psi, 0), omega=self._stride_pool(positions.omega, 0)
-            )
-        return AttentionInputs(
-            positions=positions,
-            token_type_mat=self._stride_pool(inputs.token_type_mat, 2),
-            attention_mask=self._pool_mask(inputs.attention_mask),
-            cls_mask=self._stride_pool(inputs.cls_mask, 1),
-        )
+            positions = FactorizedPositions(positions.phi, positions.pi, self._stride_pool(positions.psi, 0),
+                                            self._stride_pool(positions.omega, 0))
+        return AttentionInputs(positions, inputs.query_factors, self._stride_pool(inputs.key_factors, 1),
+                               self._pool_mask(inputs.attention_mask))
 
 
-def _split_heads(x: Tensor, n_head: int, d_head: int) -> Tensor:
-    """[B, L, H*D] -> [B, H, L, D], materialised so the matmuls below run on contiguous memory."""
-    batch, length, _ = x.shape
-    return x.reshape([batch, length, n_head, d_head]).transpose([0, 2, 1, 3]).contiguous()
+def _fields(positions: FactorizedPositions) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    return positions.phi, positions.pi, positions.psi, positions.omega
+
+
+def _first_column(scores: Tensor) -> Tensor:
+    """[B, H, Lq, Lk] -> [B, H, Lq, 1], dense."""
+    return paddle.crop(scores, shape=[-1, -1, -1, 1], offsets=[0, 0, 0, 0])
+
+
+def _zero_first_position(x: Tensor) -> Tensor:
+    """[B, L, N] with row 0 set to zero (a <cls> query scores no position term)."""
+    return paddle.concat([paddle.zeros_like(x[:, :1]), x[:, 1:]], axis=1)
 
 
 class FunnelRelMultiheadAttention(nn.Layer):
@@ -122,8 +152,8 @@ class FunnelRelMultiheadAttention(nn.Layer):
         self.config = config
         self.block_index = block_index
         d_model, n_head, d_head = config.d_model, config.n_head, config.d_head
-        self.hidden_dropout = nn.Dropout(config.hidden_dropout)
-        self.attention_dropout = nn.Dropout(config.attention_dropout)
+        self.hidden_dropout = Dropout(config.hidden_dropout)
+        self.attention_dropout = Dropout(config.attention_dropout)
         self.q_head = nn.Linear(d_model, n_head * d_head, bias_attr=False)
         self.k_head = nn.Linear(d_model, n_head * d_head)
         self.v_head = nn.Linear(d_model, n_head * d_head)
@@ -137,60 +167,83 @@ class FunnelRelMultiheadAttention(nn.Layer):
         self.layer_norm = nn.LayerNorm(d_model, epsilon=config.layer_norm_eps)
         self.scale = 1.0 / (d_head**0.5)
 
-    def _bias(self, param: Tensor) -> Tensor:
-        """[H, D] per-head bias, scaled like the query, shaped to broadcast over [B, H, L, D]."""
-        return (param * self.scale)[None, :, None, :]
+    def _heads(self, x: Tensor) -> Tensor:
+        return split_heads(x, self.config.n_head, self.config.d_head)
 
-    def positional_scores(self, positions, q: Tensor, context_len: int) -> Tensor:
-        """[B, H, Lq, Lk] relative-position term of the score."""
+    def _plus_bias(self, q: Tensor, param: Tensor) -> Tensor:
+        """[B, L, H*D] queries plus an [H, D] per-head bias scaled like them (a rank-1 bias: Paddle's fast add)."""
+        return q + (param * self.scale).reshape([-1])
+
+    def positional_scores(self, positions, q: Tensor, context_len, shift: int) -> Tensor:
+        """[B, H, Lq, Lk] relative-position term of the score (row 0 is zero with separate_cls)."""
         n_head, d_head, d_model = self.config.n_head, self.config.d_head, self.config.d_model
-        q_r = q + self._bias(self.r_r_bias)
+        q_r = self._plus_bias(q, self.r_r_bias)
         if isinstance(positions, FactorizedPositions):
             # Project queries into sinusoid space once, then two matmuls give sin(a-b) / cos(a-b) terms.
             # (Parameters are never transposed: a transposed view of a parameter loses its gradient's
             # all-reduce under paddle.DataParallel. Broadcast matmul operands get equal rank: Paddle's
             # matmul backward needs it.)
-            q_in_pos_space = paddle.einsum("bnih,dnh->bnid", q_r, self.r_kernel)  # [B, H, Lq, d_model]
+            q_in_pos_space = paddle.einsum("bnih,dnh->bnid", self._heads(q_r), self.r_kernel)  # [B, H, Lq, d_model]
             return paddle.matmul(
                 q_in_pos_space * positions.phi, positions.psi[None, None], transpose_y=True
             ) + paddle.matmul(q_in_pos_space * positions.pi, positions.omega[None, None], transpose_y=True)
-        shift = 1 if q.shape[2] == context_len else 2
+        if self.config.separate_cls:
+            q_r = _zero_first_position(q_r)
         sinusoids = positions[self.block_index][shift - 1]  # [T, d_model]
-        r_head = paddle.matmul(sinusoids, self.r_kernel.reshape([d_model, n_head * d_head]))
-        r_head = r_head.reshape([1, -1, n_head, d_head]).transpose([0, 2, 1, 3]).contiguous()  # [1, H, T, D]
-        scores = paddle.matmul(q_r, r_head, transpose_y=True)  # [B, H, Lq, T]
+        r_head = paddle.matmul(sinusoids, self.r_kernel.reshape([d_model, n_head * d_head]))  # [T, H*D]
+        scores = paddle.matmul(self._heads(q_r), self._heads(r_head[None]), transpose_y=True)  # [B, H, Lq, T]
         return relative_shift(scores, context_len, shift)
 
-    def token_type_scores(self, token_type_mat: Tensor, q: Tensor) -> Tensor:
-        """[B, H, Lq, Lk]: one learned bias for same-segment pairs, another for cross-segment pairs."""
-        # seg_embed[0]: different segments, [1]: same segment. einsum, not a transposed view (see above).
-        bias = paddle.einsum("bnid,snd->bnis", q + self._bias(self.r_s_bias), self.seg_embed)  # [B, H, Lq, 2]
-        different, same = bias[..., 0:1], bias[..., 1:2]
-        return paddle.where(token_type_mat[:, None], same, different)
+    def segment_coefficients(self, q: Tensor, n_factors: int) -> Tensor:
+        """[B, H, Lq, F]: query-side weights of the segment factors.
 
-    def forward(self, query: Tensor, key: Tensor, value: Tensor, inputs: AttentionInputs, output_attentions=False):
-        n_head, d_head = self.config.n_head, self.config.d_head
-        batch, q_len, _ = query.shape
-        context_len = key.shape[1]
-        q = _split_heads(self.q_head(query), n_head, d_head) * self.scale
-        k = _split_heads(self.k_head(key), n_head, d_head)
-        v = _split_heads(self.v_head(value), n_head, d_head)
+        With u = (q + r_s) . seg_embed[0] (different segments) and v = (q + r_s) . seg_embed[1] (same
+        segment), the token-type term u + (v - u) * same(i, j) is [u, v-u, v-u, ...] . key factors.
+        """
+        q_s = self._plus_bias(q, self.r_s_bias).reshape([0, 0, self.config.n_head, self.config.d_head])
+        uv = paddle.einsum("blhd,shd->bhls", q_s, self.seg_embed)  # [B, H, Lq, 2]
+        u = paddle.crop(uv, shape=[-1, -1, -1, 1], offsets=[0, 0, 0, 0])
+        v = paddle.crop(uv, shape=[-1, -1, -1, 1], offsets=[0, 0, 0, 1])
+        return paddle.concat([u] + [v - u] * (n_factors - 1), axis=-1)
 
-        content = paddle.matmul(q + self._bias(self.r_w_bias), k, transpose_y=True)
-        relative = self.positional_scores(inputs.positions, q, context_len)
-        if inputs.token_type_mat is not None:
-            relative = relative + self.token_type_scores(inputs.token_type_mat, q)
-        if inputs.cls_mask is not None:
-            relative = relative * inputs.cls_mask
-        scores = content + relative
+    def bilinear_scores(self, q: Tensor, k: Tensor, inputs: AttentionInputs, positional: Tensor | None) -> Tensor:
+        """content + token type (+ mask, + <cls> column correction of `positional`) in one matmul."""
+        n_head = self.config.n_head
+        query_parts = [self._heads(self._plus_bias(q, self.r_w_bias)),
+                       self.segment_coefficients(q, inputs.query_factors.shape[-1]) * inputs.query_factors[:, None]]
+        key_parts = [inputs.key_factors]
+        if inputs.attention_mask is not None:
+            penalty = MASK_PENALTY_FP16 if k.dtype == paddle.float16 else MASK_PENALTY
+            query_parts.append(paddle.ones_like(query_parts[0][:, :, :, :1]))
+            key_parts.append((-penalty * (1.0 - inputs.attention_mask.astype(k.dtype)))[:, :, None])
+        if positional is not None and self.config.separate_cls:
+            # The shifted position scores have no zero <cls> column: subtract it here.
+            query_parts.append(-_first_column(positional))
+            key_parts.append(1.0 - inputs.key_factors[:, :, :1])  # 1 at position 0
+        key_extra = paddle.tile(paddle.concat(key_parts, axis=-1)[:, None], [1, n_head, 1, 1])
+        return paddle.matmul(paddle.concat(query_parts, axis=-1), paddle.concat([k, key_extra], axis=-1),
+                             transpose_y=True)
+
+    def forward(self, query: Tensor, key: Tensor, value: Tensor, inputs: AttentionInputs,
+                output_attentions: bool = False, pooling: bool = False):
+        """`pooling`: this is the first layer of a pooled block (pooled queries, and with pool_q_only,
+        full-length keys)."""
+        q = self.q_head(query) * self.scale  # [B, Lq, H*D]
+        k = self._heads(self.k_head(key))
+        v = self._heads(self.v_head(value))
+        shift = 2 if pooling and self.config.pool_q_only else 1
+        positional = self.positional_scores(inputs.positions, q, dim(key, 1), shift)
+        relative_shift_positions = not isinstance(inputs.positions, FactorizedPositions)
+        scores = self.bilinear_scores(q, k, inputs, positional if relative_shift_positions else None) + positional
 
         dtype = scores.dtype
-        scores = scores.astype("float32")  # mask in fp32 even under mixed precision
-        if inputs.attention_mask is not None:
-            scores = scores - MASK_PENALTY * (1.0 - inputs.attention_mask.astype("float32")[:, None, None, :])
-        probs = self.attention_dropout(F.softmax(scores, axis=-1).astype(dtype))
+        if dtype != paddle.float32:
+            scores = scores.astype("float32")  # softmax in fp32 even under mixed precision
+        probs = F.softmax(scores, axis=-1)
+        if dtype != paddle.float32:
+            probs = probs.astype(dtype)
+        probs = self.attention_dropout(probs)
 
-        context = paddle.matmul(probs, v)  # [B, H, Lq, D]
-        context = context.transpose([0, 2, 1, 3]).reshape([batch, q_len, n_head * d_head])
+        context = merge_heads(paddle.matmul(probs, v))  # [B, Lq, H*D]
         output = self.layer_norm(query + self.hidden_dropout(self.post_proj(context)))
         return (output, probs) if output_attentions else (output,)

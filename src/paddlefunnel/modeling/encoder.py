@@ -7,6 +7,7 @@ import paddle.nn as nn
 
 from .activations import get_activation
 from .attention import AttentionStructure, FunnelRelMultiheadAttention
+from .ops import Dropout, dim
 from .outputs import BaseModelOutput
 from .pooling import can_pool, num_poolings, upsample
 
@@ -18,9 +19,9 @@ class FunnelPositionwiseFFN(nn.Layer):
         super().__init__()
         self.linear_1 = nn.Linear(config.d_model, config.d_inner)
         self.activation_function = get_activation(config.hidden_act)
-        self.activation_dropout = nn.Dropout(config.activation_dropout)
+        self.activation_dropout = Dropout(config.activation_dropout)
         self.linear_2 = nn.Linear(config.d_inner, config.d_model)
-        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.dropout = Dropout(config.hidden_dropout)
         self.layer_norm = nn.LayerNorm(config.d_model, epsilon=config.layer_norm_eps)
 
     def forward(self, hidden: Tensor) -> Tensor:
@@ -34,8 +35,9 @@ class FunnelLayer(nn.Layer):
         self.attention = FunnelRelMultiheadAttention(config, block_index)
         self.ffn = FunnelPositionwiseFFN(config)
 
-    def forward(self, query, key, value, attention_inputs, output_attentions: bool = False):
-        attended = self.attention(query, key, value, attention_inputs, output_attentions=output_attentions)
+    def forward(self, query, key, value, attention_inputs, output_attentions: bool = False, pooling: bool = False):
+        attended = self.attention(query, key, value, attention_inputs, output_attentions=output_attentions,
+                                  pooling=pooling)
         return (self.ffn(attended[0]), *attended[1:])
 
 
@@ -58,7 +60,7 @@ class FunnelEncoder(nn.Layer):
         )
 
     def _can_pool(self, hidden: Tensor, block_index: int) -> bool:
-        return block_index > 0 and can_pool(hidden.shape[1], self.config.separate_cls)
+        return block_index > 0 and can_pool(dim(hidden, 1), self.config.separate_cls)
 
     def forward(
         self,
@@ -90,7 +92,8 @@ class FunnelEncoder(nn.Layer):
                         key = value = hidden if self.config.pool_q_only else pooled_hidden
                     else:
                         query = key = value = hidden
-                    outputs = layer(query, key, value, attention_inputs, output_attentions=output_attentions)
+                    outputs = layer(query, key, value, attention_inputs, output_attentions=output_attentions,
+                                    pooling=pooling_layer)
                     hidden = outputs[0]
                     if pooling_layer:
                         attention_inputs = structure.pool_after_attention(attention_inputs)
@@ -121,14 +124,14 @@ class FunnelDecoder(nn.Layer):
         return_dict: bool = True,
     ):
         config = self.config
-        seq_len = first_block_hidden.shape[1]
+        seq_len = dim(first_block_hidden, 1)
         # Short inputs stop pooling early; undo only the poolings that happened (the reference assumes all
         # blocks pooled, which is the same whenever the input is long enough for it to run).
         poolings = num_poolings(seq_len, config.num_blocks, config.separate_cls, config.truncate_seq)
         upsampled = upsample(
             final_hidden,
             stride=2**poolings,
-            target_len=first_block_hidden.shape[1],
+            target_len=seq_len,
             separate_cls=self.config.separate_cls,
             truncate_seq=self.config.truncate_seq,
         )

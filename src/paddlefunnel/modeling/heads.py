@@ -8,6 +8,7 @@ import paddle.nn.functional as F
 
 from ..config import FunnelConfig
 from .activations import get_activation
+from .ops import Dropout, dim
 from .model import FunnelBaseModel, FunnelModel, FunnelPreTrainedModel, as_tensor
 from .outputs import (
     FunnelForPreTrainingOutput,
@@ -101,7 +102,7 @@ class FunnelClassificationHead(nn.Layer):
     def __init__(self, config: FunnelConfig, n_labels: int) -> None:
         super().__init__()
         self.linear_hidden = nn.Linear(config.d_model, config.d_model)
-        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.dropout = Dropout(config.hidden_dropout)
         self.linear_out = nn.Linear(config.d_model, n_labels)
 
     def forward(self, hidden: Tensor) -> Tensor:
@@ -212,10 +213,10 @@ class FunnelForMultipleChoice(FunnelPreTrainedModel):
         reference = input_ids if input_ids is not None else inputs_embeds
         if reference is None:
             raise ValueError("pass input_ids or inputs_embeds")
-        num_choices = reference.shape[1]
+        num_choices = dim(reference, 1)
 
         def flat(t: Tensor | None) -> Tensor | None:
-            return None if t is None else t.reshape([-1, *t.shape[2:]])
+            return None if t is None else t.flatten(0, 1)  # [B, C, ...] -> [B*C, ...]
 
         out = _body_outputs(self.funnel, flat(input_ids), flat(attention_mask), flat(token_type_ids),
                             flat(inputs_embeds), output_attentions, output_hidden_states)
@@ -232,7 +233,7 @@ class FunnelForTokenClassification(FunnelPreTrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.funnel = FunnelModel(config)
-        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.dropout = Dropout(config.hidden_dropout)
         self.classifier = nn.Linear(config.d_model, config.num_labels)
         self._post_init()
 

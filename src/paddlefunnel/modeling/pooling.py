@@ -3,27 +3,35 @@
 With `separate_cls`, the first token (<cls>) never merges with its neighbours: it is duplicated in front
 of the sequence so that the first pooling window holds two copies of it. With `truncate_seq`, the last
 token is dropped before pooling so that the pooled length stays even-friendly for the next block.
+
+Lengths may be Python ints (dynamic graph) or tensors (to_static with a dynamic sequence length); where a
+decision depends on a length that is unknown while tracing, the long-input case is assumed, which is why
+an exported graph needs inputs of at least `min_length_for_full_pooling` tokens.
 """
 
 from __future__ import annotations
 
 import paddle
 
+from .ops import dim, known_length
+
 Tensor = paddle.Tensor
+_TO_END = 2**31 - 1  # slice end meaning "to the end of the axis"
 
 
-def can_pool(length: int, separate_cls: bool) -> bool:
-    """Pooling stops once only <cls> and one token (or a single token) are left."""
-    return length > (2 if separate_cls else 1)
+def can_pool(length, separate_cls: bool) -> bool:
+    """Pooling stops once only <cls> and one token (or a single token) are left (assumed not, if unknown)."""
+    length = known_length(length)
+    return True if length is None else length > (2 if separate_cls else 1)
 
 
-def pooled_length(length: int, separate_cls: bool, truncate_seq: bool) -> int:
+def pooled_length(length, separate_cls: bool, truncate_seq: bool):
     if separate_cls:
         length = length if truncate_seq else length + 1
     return (length + 1) // 2
 
 
-def num_poolings(seq_len: int, num_blocks: int, separate_cls: bool, truncate_seq: bool) -> int:
+def num_poolings(seq_len, num_blocks: int, separate_cls: bool, truncate_seq: bool) -> int:
     """How many of the blocks after the first really pool a sequence of `seq_len` tokens."""
     count = 0
     for _ in range(1, num_blocks):
@@ -34,12 +42,23 @@ def num_poolings(seq_len: int, num_blocks: int, separate_cls: bool, truncate_seq
     return count
 
 
+def min_length_for_full_pooling(num_blocks: int, separate_cls: bool, truncate_seq: bool) -> int:
+    """Shortest input for which every block after the first pools (what an exported graph assumes)."""
+    length = 1
+    while num_poolings(length, num_blocks, separate_cls, truncate_seq) < num_blocks - 1:
+        length += 1
+    return length
+
+
 def _keep_cls_apart(tensor: Tensor, axis: int, truncate_seq: bool) -> Tensor:
     """[c, x1, ..., xn] -> [c, c, x1, ..., x(n-1)] (or ..., xn without truncation) along `axis`."""
-    length = tensor.shape[axis]
     cls = paddle.slice(tensor, axes=[axis], starts=[0], ends=[1])
-    body = paddle.slice(tensor, axes=[axis], starts=[0], ends=[length - 1]) if truncate_seq else tensor
+    body = paddle.slice(tensor, axes=[axis], starts=[0], ends=[-1]) if truncate_seq else tensor
     return paddle.concat([cls, body], axis=axis)
+
+
+def _every_other(tensor: Tensor, start: int) -> Tensor:
+    return paddle.strided_slice(tensor, axes=[1], starts=[start], ends=[_TO_END], strides=[2])
 
 
 def pool_sequence(tensor: Tensor, mode: str, separate_cls: bool, truncate_seq: bool) -> Tensor:
@@ -48,25 +67,23 @@ def pool_sequence(tensor: Tensor, mode: str, separate_cls: bool, truncate_seq: b
     `mode` is "mean" or "max" for hidden states, "min" for attention masks (a pooled token is masked as
     soon as one of its two sources is padding).
     """
+    if mode not in ("mean", "max", "min"):
+        raise ValueError(f"pooling mode must be 'mean', 'max' or 'min', got {mode!r}")
     if separate_cls:
         tensor = _keep_cls_apart(tensor, axis=1, truncate_seq=truncate_seq)
-    length = tensor.shape[1]
-    if length % 2:
-        # A lone last token is its own window; pairing it with itself gives exactly itself for
-        # mean, max and min.
-        tensor = paddle.concat([tensor, tensor[:, length - 1 : length]], axis=1)
-    pairs = tensor.reshape([tensor.shape[0], tensor.shape[1] // 2, 2, *tensor.shape[2:]])
+    first = _every_other(tensor, 0)
+    # Window partners; a lone last token (odd length) is paired with itself, which gives exactly itself for
+    # mean, max and min. Written without a branch on the length, which may be unknown (to_static).
+    second = _every_other(paddle.concat([tensor, tensor[:, -1:]], axis=1), 1)
     if mode == "mean":
-        return pairs.mean(axis=2)
+        return (first + second) * 0.5
     if mode == "max":
-        return pairs.max(axis=2)
-    if mode == "min":
-        return pairs.min(axis=2)
-    raise ValueError(f"pooling mode must be 'mean', 'max' or 'min', got {mode!r}")
+        return paddle.maximum(first, second)
+    return paddle.minimum(first, second)
 
 
 def stride_pool(tensor: Tensor | None, axes: int | tuple[int, ...], separate_cls: bool, truncate_seq: bool):
-    """Keep every other position along `axes` (for per-position metadata: token-type and cls masks).
+    """Keep every other position along `axes` (for per-position metadata: segment factors, position tables).
 
     Picks the positions whose hidden states `pool_sequence` puts first in each window, so metadata and
     hidden states stay aligned.
@@ -77,13 +94,12 @@ def stride_pool(tensor: Tensor | None, axes: int | tuple[int, ...], separate_cls
         axis %= tensor.ndim
         if separate_cls:
             tensor = _keep_cls_apart(tensor, axis, truncate_seq=False)
-        length = tensor.shape[axis]
-        end = length - 1 if separate_cls and truncate_seq else length
+        end = -1 if separate_cls and truncate_seq else _TO_END
         tensor = paddle.strided_slice(tensor, axes=[axis], starts=[0], ends=[end], strides=[2])
     return tensor
 
 
-def upsample(hidden: Tensor, stride: int, target_len: int, separate_cls: bool, truncate_seq: bool) -> Tensor:
+def upsample(hidden: Tensor, stride: int, target_len, separate_cls: bool, truncate_seq: bool) -> Tensor:
     """Undo `stride`-fold pooling by repeating each compressed token, back to `target_len` positions."""
     if stride == 1:
         return hidden

@@ -1,9 +1,13 @@
 """Relative positional encodings (paper, appendix A.2).
 
-Positions are measured in units of the original sequence. After each pooling the kept tokens are spread
-`2**block` apart, and with `separate_cls` the <cls> slot sits at `1 - 2**block`, one stride before the
-first real token. The "relative_shift" form builds sinusoids of every needed distance once per forward and
-lines them up with a shift; the "factorized" form splits sin(a - b) / cos(a - b) into per-position terms.
+Positions are measured in units of the original sequence. The tokens a block holds sit on an evenly spaced
+grid: `2**block` apart after `block` poolings, and with `separate_cls` the <cls> slot sits one stride before
+the first real token (at `1 - 2**block`). The "relative_shift" form builds sinusoids of every needed
+distance once per forward and lines them up with a shift; the "factorized" form splits sin(a - b) /
+cos(a - b) into per-position terms.
+
+Lengths may be ints or, under to_static with a dynamic sequence length, tensors: the grid arithmetic below
+works for both.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 import paddle
 import paddle.nn as nn
 
+from .ops import Dropout, dim
 from .pooling import can_pool
 
 Tensor = paddle.Tensor
@@ -24,36 +29,64 @@ def _inverse_frequencies(d_model: int, dtype: str) -> Tensor:
     return 1.0 / (10000 ** (freq / half))
 
 
-def pooled_positions(positions: list[int], new_stride: int, separate_cls: bool, truncate_seq: bool) -> list[int]:
-    """Which original positions survive a pooling that leaves tokens `new_stride` apart."""
+def sin_and_cos(angles: Tensor) -> tuple[Tensor, Tensor]:
+    """sin(angles), cos(angles), each computed from its own copy of `angles`.
+
+    Paddle 3.3's Inference `inplace_pass` turns `sin(a)` into an in-place op even when `cos(a)` still
+    reads `a`, so an exported graph would compute cos(sin(a)); separate inputs keep it correct.
+    """
+    half = angles.shape[-1]
+    both = paddle.concat([angles, angles], axis=-1)
+    first = paddle.crop(both, shape=[-1, half], offsets=[0, 0])
+    second = paddle.crop(both, shape=[-1, half], offsets=[0, half])
+    return paddle.sin(first), paddle.cos(second)
+
+
+@dataclass(frozen=True)
+class PositionGrid:
+    """Positions first, first + stride, ..., of the `count` tokens a block holds."""
+
+    first: int
+    stride: int
+    count: object  # int, or a tensor under to_static
+
+    @property
+    def last(self):
+        return self.first + (self.count - 1) * self.stride
+
+
+def pooled_grid(grid: PositionGrid, separate_cls: bool, truncate_seq: bool) -> PositionGrid:
+    """The positions that survive one pooling (the first of every window), as `pool_sequence` keeps them."""
+    stride = 2 * grid.stride
     if not separate_cls:
-        return positions[::2]
-    cls_position = 1 - new_stride
-    body = positions[1:-1] if truncate_seq else positions[1:]
-    return [cls_position] + body[::2]
+        return PositionGrid(grid.first, stride, (grid.count + 1) // 2)
+    body = grid.count - 1 - (1 if truncate_seq else 0)  # real tokens pooled (<cls> kept apart, last dropped)
+    return PositionGrid(1 - stride, stride, 1 + (body + 1) // 2)
 
 
-def relative_distances(query_pos: list[int], key_pos: list[int], stride: int, shift: int) -> list[int]:
-    """Descending distances whose sinusoids the shift trick needs to score `query_pos` against `key_pos`.
+def relative_distances(query: PositionGrid, key: PositionGrid, shift: int):
+    """(start, count): the descending distances start, start - s, ... (s = key stride) whose sinusoids the
+    shift trick needs to score `query` against `key`.
 
-    The list starts `shift * len(query_pos)` strides beyond the first query/key offset (rows the shift
+    The list starts `shift * query.count` strides beyond the first query/key offset (rows the shift
     discards) and ends at the most negative distance, first query minus last key.
     """
-    start = (query_pos[0] - key_pos[0]) + shift * len(query_pos) * stride
-    stop = query_pos[0] - key_pos[-1]
-    return list(range(start, stop - 1, -stride))
+    start = (query.first - key.first) + shift * query.count * key.stride
+    return start, shift * query.count + key.count
 
 
-def relative_shift(scores: Tensor, context_len: int, shift: int) -> Tensor:
+def relative_shift(scores: Tensor, context_len, shift: int) -> Tensor:
     """[B, H, Lq, T] scores against every distance -> [B, H, Lq, context_len] scores against keys.
 
     Re-reading the buffer with rows and distances swapped and `shift` rows dropped moves row i left by
     `shift * i` entries, which turns "distance index" into "key index" without an explicit gather.
+    (`crop` writes dense results; slicing would make strided views, which Paddle copies very slowly.)
     """
-    batch, heads, q_len, n_dist = scores.shape
-    shifted = scores.reshape([batch, heads, n_dist, q_len])[:, :, shift:, :]
-    shifted = shifted.reshape([batch, heads, q_len, n_dist - shift])
-    return shifted[:, :, :, :context_len].contiguous()
+    q_len, n_dist = dim(scores, 2), dim(scores, 3)
+    swapped = scores.reshape([0, 0, n_dist, q_len])  # 0: keep that dimension (batch may be dynamic)
+    shifted = paddle.crop(swapped, shape=[-1, -1, -1, -1], offsets=[0, 0, shift, 0])
+    shifted = shifted.reshape([0, 0, q_len, n_dist - shift])
+    return paddle.crop(shifted, shape=[-1, -1, -1, context_len], offsets=[0, 0, 0, 0])
 
 
 @dataclass
@@ -72,19 +105,19 @@ class PositionEncoder(nn.Layer):
     def __init__(self, config) -> None:
         super().__init__()
         self.config = config
-        self.sin_dropout = nn.Dropout(config.hidden_dropout)
-        self.cos_dropout = nn.Dropout(config.hidden_dropout)
+        self.sin_dropout = Dropout(config.hidden_dropout)
+        self.cos_dropout = Dropout(config.hidden_dropout)
 
-    def forward(self, seq_len: int, dtype: str):
+    def forward(self, seq_len, dtype: str):
         if self.config.attention_type == "factorized":
             return self.factorized(seq_len, dtype)
         return self.relative_shift_tables(seq_len, dtype)
 
-    def factorized(self, seq_len: int, dtype: str) -> FactorizedPositions:
+    def factorized(self, seq_len, dtype: str) -> FactorizedPositions:
         angles = paddle.arange(0, seq_len, dtype="int64").astype(dtype)[:, None] * _inverse_frequencies(
             self.config.d_model, dtype
         )[None]
-        sin, cos = paddle.sin(angles), paddle.cos(angles)
+        sin, cos = sin_and_cos(angles)
         sin_dropped, cos_dropped = self.sin_dropout(sin), self.cos_dropout(cos)
         return FactorizedPositions(
             phi=paddle.concat([sin_dropped, sin_dropped], axis=-1),
@@ -93,7 +126,7 @@ class PositionEncoder(nn.Layer):
             omega=paddle.concat([-sin, cos], axis=-1),
         )
 
-    def relative_shift_tables(self, seq_len: int, dtype: str) -> list[list[Tensor | None]]:
+    def relative_shift_tables(self, seq_len, dtype: str) -> list[list[Tensor | None]]:
         """Per block: [sinusoids for attention within the block, sinusoids for the pooling layer (or None)].
 
         Distances of every block lie in [-2L, 2L); one table of that range is built (and dropped out) once
@@ -103,21 +136,22 @@ class PositionEncoder(nn.Layer):
         offset = 2 * seq_len
         distances = paddle.arange(-offset, offset, dtype="int64").astype(dtype)
         angles = distances[:, None] * _inverse_frequencies(config.d_model, dtype)[None]
-        table = paddle.concat([self.sin_dropout(paddle.sin(angles)), self.cos_dropout(paddle.cos(angles))], axis=-1)
+        sin, cos = sin_and_cos(angles)
+        table = paddle.concat([self.sin_dropout(sin), self.cos_dropout(cos)], axis=-1)
 
-        def rows(dist: list[int]) -> Tensor:
-            return paddle.index_select(table, paddle.to_tensor([d + offset for d in dist], dtype="int64"), axis=0)
+        def rows(query: PositionGrid, key: PositionGrid, shift: int) -> Tensor:
+            start, count = relative_distances(query, key, shift)
+            index = paddle.arange(0, count, dtype="int32") * (-key.stride) + (start + offset)
+            return paddle.index_select(table, index, axis=0)
 
-        positions = list(range(seq_len))
-        stride = 1
+        grid = PositionGrid(first=0, stride=1, count=seq_len)
         tables = []
         for block_index in range(config.num_blocks):
             pooling_table = None
-            if block_index > 0 and can_pool(len(positions), config.separate_cls):
-                pooled = pooled_positions(positions, 2 * stride, config.separate_cls, config.truncate_seq)
+            if block_index > 0 and can_pool(grid.count, config.separate_cls):
+                pooled = pooled_grid(grid, config.separate_cls, config.truncate_seq)
                 # The pooling layer scores pooled queries against the previous block's keys.
-                pooling_table = rows(relative_distances(pooled, positions, stride, shift=2))
-                positions, stride = pooled, 2 * stride
-            within_table = rows(relative_distances(positions, positions, stride, shift=1))
-            tables.append([within_table, pooling_table])
+                pooling_table = rows(pooled, grid, shift=2)
+                grid = pooled
+            tables.append([rows(grid, grid, shift=1), pooling_table])
         return tables

@@ -1,0 +1,72 @@
+"""Small building blocks that work in Paddle's dynamic graph and under `paddle.jit.to_static` with dynamic
+batch and sequence dimensions, and that avoid the slow paths Paddle 3.3 takes on CPU.
+
+Two facts shape them (measured, see benchmarks/RESULTS.md):
+- In the dynamic graph a transpose is a strided view, and materialising it (or feeding it to most kernels)
+  runs ~20x slower than a dense transpose; `einsum` writes a dense result, so head splits use it.
+- Under to_static a dynamic dimension reads as -1 from `.shape`; lengths then come from `paddle.shape`
+  as tensors, and every length-dependent decision that cannot be made must assume the common case
+  (see `known_length`).
+"""
+
+from __future__ import annotations
+
+import paddle
+import paddle.nn as nn
+
+Tensor = paddle.Tensor
+Length = "int | Tensor"  # a Python int in the dynamic graph, a 0-D int64 tensor in a static graph
+
+
+def in_dynamic_graph() -> bool:
+    return paddle.in_dynamic_mode()
+
+
+def is_tensor(value) -> bool:
+    """Dynamic-graph tensors and static-graph values (PIR) alike."""
+    return isinstance(value, (paddle.Tensor, paddle.pir.Value))
+
+
+def dim(x: Tensor, axis: int):
+    """Size of `axis`: an int when known, else a tensor (dynamic dimension under to_static)."""
+    size = x.shape[axis]
+    if size is not None and size >= 0:
+        return size
+    return paddle.shape(x)[axis : axis + 1].astype("int32")  # [1] int32: what shape-list arguments take
+
+
+def known_length(length) -> int | None:
+    """The length as an int when it is known while tracing, else None."""
+    return length if isinstance(length, int) else None
+
+
+def dense_transpose(x: Tensor, perm: list[int]) -> Tensor:
+    """A transposed copy in contiguous memory (never a strided view)."""
+    if not in_dynamic_graph():
+        return paddle.transpose(x, perm)  # static graphs have no strided views
+    letters = "abcdefgh"[: x.ndim]
+    return paddle.einsum(f"{letters}->{''.join(letters[p] for p in perm)}", x)
+
+
+def split_heads(x: Tensor, n_head: int, d_head: int) -> Tensor:
+    """[B, L, H*D] -> [B, H, L, D], contiguous."""
+    return dense_transpose(x.reshape([0, 0, n_head, d_head]), [0, 2, 1, 3])
+
+
+def merge_heads(x: Tensor) -> Tensor:
+    """[B, H, L, D] -> [B, L, H*D], contiguous."""
+    heads, d_head = x.shape[1], x.shape[3]
+    return dense_transpose(x, [0, 2, 1, 3]).reshape([0, 0, heads * d_head])
+
+
+class Dropout(nn.Dropout):
+    """`nn.Dropout` that is the identity, without a copy, outside training or when p == 0.
+
+    Paddle's own Dropout runs a kernel that copies its input even in eval mode; on [B, H, L, L] attention
+    probabilities that is a full pass over the largest tensor of the model.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0:
+            return x
+        return super().forward(x)
