@@ -17,7 +17,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .ops import Dropout, dim, merge_heads, split_heads
+from .ops import Dropout, dense_slice, dim, merge_heads, split_heads
 from .pooling import pool_sequence, stride_pool
 from .positions import FactorizedPositions, PositionEncoder, relative_shift
 
@@ -138,7 +138,7 @@ def _fields(positions: FactorizedPositions) -> tuple[Tensor, Tensor, Tensor, Ten
 
 def _first_column(scores: Tensor) -> Tensor:
     """[B, H, Lq, Lk] -> [B, H, Lq, 1], dense."""
-    return paddle.crop(scores, shape=[-1, -1, -1, 1], offsets=[0, 0, 0, 0])
+    return dense_slice(scores, 3, 0, 1)
 
 
 def _zero_first_position(x: Tensor) -> Tensor:
@@ -202,8 +202,7 @@ class FunnelRelMultiheadAttention(nn.Layer):
         """
         q_s = self._plus_bias(q, self.r_s_bias).reshape([0, 0, self.config.n_head, self.config.d_head])
         uv = paddle.einsum("blhd,shd->bhls", q_s, self.seg_embed)  # [B, H, Lq, 2]
-        u = paddle.crop(uv, shape=[-1, -1, -1, 1], offsets=[0, 0, 0, 0])
-        v = paddle.crop(uv, shape=[-1, -1, -1, 1], offsets=[0, 0, 0, 1])
+        u, v = dense_slice(uv, 3, 0, 1), dense_slice(uv, 3, 1, 2)
         return paddle.concat([u] + [v - u] * (n_factors - 1), axis=-1)
 
     def bilinear_scores(self, q: Tensor, k: Tensor, inputs: AttentionInputs, positional: Tensor | None) -> Tensor:
@@ -220,7 +219,7 @@ class FunnelRelMultiheadAttention(nn.Layer):
             # The shifted position scores have no zero <cls> column: subtract it here.
             query_parts.append(-_first_column(positional))
             key_parts.append(1.0 - inputs.key_factors[:, :, :1])  # 1 at position 0
-        key_extra = paddle.tile(paddle.concat(key_parts, axis=-1)[:, None], [1, n_head, 1, 1])
+        key_extra = paddle.stack([paddle.concat(key_parts, axis=-1)] * n_head, axis=1)  # same for every head
         return paddle.matmul(paddle.concat(query_parts, axis=-1), paddle.concat([k, key_extra], axis=-1),
                              transpose_y=True)
 

@@ -40,6 +40,24 @@ def known_length(length) -> int | None:
     return length if isinstance(length, int) else None
 
 
+_TO_END = 2**31 - 1
+
+
+def dense_slice(x: Tensor, axis: int, start, end=None) -> Tensor:
+    """x[..., start:end, ...] along `axis` as a dense tensor (`end=None`: to the end of the axis).
+
+    Dynamic graph: `crop` (slicing would give a strided view). Static graph: `slice`, which is dense there
+    and, unlike `crop`, converts to ONNX.
+    """
+    if not in_dynamic_graph():
+        return paddle.slice(x, axes=[axis], starts=[start], ends=[_TO_END if end is None else end])
+    shape, offsets = [-1] * x.ndim, [0] * x.ndim
+    offsets[axis] = start
+    if end is not None:
+        shape[axis] = end - start
+    return paddle.crop(x, shape=shape, offsets=offsets)
+
+
 def dense_transpose(x: Tensor, perm: list[int]) -> Tensor:
     """A transposed copy in contiguous memory (never a strided view)."""
     if not in_dynamic_graph():

@@ -99,14 +99,20 @@ def stride_pool(tensor: Tensor | None, axes: int | tuple[int, ...], separate_cls
     return tensor
 
 
+def repeat_each(tensor: Tensor, times: int) -> Tensor:
+    """[B, N, D] -> [B, N*times, D], every position repeated `times` times in place (a repeat_interleave
+    written with stack + reshape, which also converts to ONNX correctly)."""
+    return paddle.stack([tensor] * times, axis=2).reshape([0, -1, tensor.shape[-1]])
+
+
 def upsample(hidden: Tensor, stride: int, target_len, separate_cls: bool, truncate_seq: bool) -> Tensor:
     """Undo `stride`-fold pooling by repeating each compressed token, back to `target_len` positions."""
     if stride == 1:
         return hidden
     if not separate_cls:
-        return paddle.repeat_interleave(hidden, stride, axis=1)[:, :target_len]
+        return repeat_each(hidden, stride)[:, :target_len]
     cls, body = hidden[:, :1], hidden[:, 1:]
-    repeated = paddle.repeat_interleave(body, stride, axis=1)
+    repeated = repeat_each(body, stride)
     if truncate_seq:
         # Tokens dropped by truncation before pooling have no compressed source: they get zeros here
         # (the decoder's residual from the first block still carries them).

@@ -14,19 +14,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import paddle
 import paddle.nn as nn
 
-from .ops import Dropout, dim
+from .ops import Dropout, dense_slice, dim
 from .pooling import can_pool
 
 Tensor = paddle.Tensor
 
 
-def _inverse_frequencies(d_model: int, dtype: str) -> Tensor:
+def _inverse_frequencies(d_model: int) -> np.ndarray:
+    """1 / 10000^(i / (d_model/2)), computed once with Paddle's own kernels (as the reference computes it).
+
+    Held as a constant: an exported graph then needs no `pow` (which paddle2onnx cannot convert).
+    """
     half = d_model // 2
-    freq = paddle.arange(0, half, dtype="int64").astype(dtype)
-    return 1.0 / (10000 ** (freq / half))
+    with paddle.no_grad():
+        freq = paddle.arange(0, half, dtype="int64").astype("float32")
+        return (1.0 / (10000 ** (freq / half))).numpy()
 
 
 def sin_and_cos(angles: Tensor) -> tuple[Tensor, Tensor]:
@@ -37,9 +43,7 @@ def sin_and_cos(angles: Tensor) -> tuple[Tensor, Tensor]:
     """
     half = angles.shape[-1]
     both = paddle.concat([angles, angles], axis=-1)
-    first = paddle.crop(both, shape=[-1, half], offsets=[0, 0])
-    second = paddle.crop(both, shape=[-1, half], offsets=[0, half])
-    return paddle.sin(first), paddle.cos(second)
+    return paddle.sin(dense_slice(both, 1, 0, half)), paddle.cos(dense_slice(both, 1, half))
 
 
 @dataclass(frozen=True)
@@ -80,13 +84,12 @@ def relative_shift(scores: Tensor, context_len, shift: int) -> Tensor:
 
     Re-reading the buffer with rows and distances swapped and `shift` rows dropped moves row i left by
     `shift * i` entries, which turns "distance index" into "key index" without an explicit gather.
-    (`crop` writes dense results; slicing would make strided views, which Paddle copies very slowly.)
+    (Dense slices: a strided view of this buffer would be copied very slowly by the dynamic graph.)
     """
     q_len, n_dist = dim(scores, 2), dim(scores, 3)
     swapped = scores.reshape([0, 0, n_dist, q_len])  # 0: keep that dimension (batch may be dynamic)
-    shifted = paddle.crop(swapped, shape=[-1, -1, -1, -1], offsets=[0, 0, shift, 0])
-    shifted = shifted.reshape([0, 0, q_len, n_dist - shift])
-    return paddle.crop(shifted, shape=[-1, -1, -1, context_len], offsets=[0, 0, 0, 0])
+    shifted = dense_slice(swapped, 2, shift).reshape([0, 0, q_len, n_dist - shift])
+    return dense_slice(shifted, 3, 0, context_len)
 
 
 @dataclass
@@ -107,6 +110,10 @@ class PositionEncoder(nn.Layer):
         self.config = config
         self.sin_dropout = Dropout(config.hidden_dropout)
         self.cos_dropout = Dropout(config.hidden_dropout)
+        self._inverse_frequencies = _inverse_frequencies(config.d_model)
+
+    def inverse_frequencies(self, dtype) -> Tensor:
+        return paddle.to_tensor(self._inverse_frequencies).astype(dtype)
 
     def forward(self, seq_len, dtype: str):
         if self.config.attention_type == "factorized":
@@ -114,9 +121,8 @@ class PositionEncoder(nn.Layer):
         return self.relative_shift_tables(seq_len, dtype)
 
     def factorized(self, seq_len, dtype: str) -> FactorizedPositions:
-        angles = paddle.arange(0, seq_len, dtype="int64").astype(dtype)[:, None] * _inverse_frequencies(
-            self.config.d_model, dtype
-        )[None]
+        positions = paddle.arange(0, seq_len, dtype="int64").astype(dtype)
+        angles = positions[:, None] * self.inverse_frequencies(dtype)[None]
         sin, cos = sin_and_cos(angles)
         sin_dropped, cos_dropped = self.sin_dropout(sin), self.cos_dropout(cos)
         return FactorizedPositions(
@@ -135,7 +141,7 @@ class PositionEncoder(nn.Layer):
         config = self.config
         offset = 2 * seq_len
         distances = paddle.arange(-offset, offset, dtype="int64").astype(dtype)
-        angles = distances[:, None] * _inverse_frequencies(config.d_model, dtype)[None]
+        angles = distances[:, None] * self.inverse_frequencies(dtype)[None]
         sin, cos = sin_and_cos(angles)
         table = paddle.concat([self.sin_dropout(sin), self.cos_dropout(cos)], axis=-1)
 
