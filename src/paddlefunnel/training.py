@@ -366,7 +366,7 @@ class Trainer:
                         f"({self.out / CHECKPOINT_DIR}, if any) is left as it was")
                 if progress is not None:
                     progress.update(1)
-                    progress.set_postfix(loss=f"{loss:.4f}", lr=f"{self.scheduler.get_lr():.2e}")
+                    progress.set_postfix(loss=f"{loss:.4f}", lr=f"{self.scheduler.get_lr():.2e}", refresh=False)
                 if step % args.logging_steps == 0 or step == total:
                     self._log({"event": "train", "step": step, "epoch": self.state.epoch, "loss": loss,
                                "lr": self.scheduler.get_lr()})
