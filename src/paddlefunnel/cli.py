@@ -354,6 +354,43 @@ _PREDICT_TASKS: list[Callable[[argparse._SubParsersAction], None]] = [_add_predi
 _PREDICT_DIRECT_OPTIONS: list[Callable[[argparse.ArgumentParser], None]] = []
 
 
+def _add_predict_raw_text(p: argparse.ArgumentParser) -> None:
+    """`predict --model EXPORT_DIR --text ... | --input FILE.jsonl`: raw text through the Predictor."""
+    group = p.add_argument_group("raw text (an exported model: `paddlefunnel export`)")
+    group.add_argument("--model", help="export directory (classification or question answering model)")
+    group.add_argument("--text", help="a text (question answering: the question)")
+    group.add_argument("--text-pair", help="second text of a pair (question answering: the context)")
+    group.add_argument("--input", help='JSON lines: {"text": ..., "text_pair": ...} or {"question": ..., "context": ...}')
+    group.add_argument("--output", help="JSON lines out, one per input line (default: stdout)")
+    group.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
+    group.add_argument("--batch-size", type=int, default=32)
+
+    def run(args: argparse.Namespace) -> int:
+        if args.model is None or (args.text is None) == (args.input is None):
+            print("paddlefunnel predict: error: give --model and one of --text / --input (or a TASK: glue, squad)",
+                  file=sys.stderr)
+            return 2
+        from .inference import Predictor, predict_jsonl
+
+        use_all_cpu_cores()
+        predictor = Predictor(args.model, device=args.device, batch_size=args.batch_size)
+        if args.text is not None:
+            print(json.dumps(predictor.predict([args.text], [args.text_pair])[0], ensure_ascii=False))
+            return 0
+        result = predict_jsonl(predictor, args.input, args.output)
+        if args.output:
+            print(f"wrote {result.written} predictions to {args.output}", file=sys.stderr)
+        if result.errors:
+            print(f"{len(result.errors)} bad input lines (first: line {result.errors[0].line})", file=sys.stderr)
+            return 1
+        return 0
+
+    p.set_defaults(func=run)
+
+
+_PREDICT_DIRECT_OPTIONS.append(_add_predict_raw_text)
+
+
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predictions from a trained model")
     for add_options in _PREDICT_DIRECT_OPTIONS:
@@ -361,6 +398,47 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     tasks = p.add_subparsers(dest="predict_task", required=not _PREDICT_DIRECT_OPTIONS, metavar="TASK")
     for add in _PREDICT_TASKS:
         add(tasks)
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="static Paddle program (and ONNX) for deployment, checked against the model")
+    p.add_argument("model_dir", help="a model directory (config.json + weights; tokenizer and task files travel along)")
+    p.add_argument("out_dir", help="export directory (created; must be empty unless --overwrite)")
+    p.add_argument("--onnx", action="store_true", help="also write model.onnx (needs the onnx extra) and check it")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT_DIR")
+
+    def run(args: argparse.Namespace) -> int:
+        from .export import ExportError, export_model
+
+        use_all_cpu_cores()
+        try:
+            export_model(args.model_dir, args.out_dir, onnx=args.onnx, overwrite=args.overwrite)
+        except (ExportError, ImportError) as err:
+            print(f"paddlefunnel export: error: {err}", file=sys.stderr)
+            return 1 if isinstance(err, ExportError) else 2
+        return 0
+
+    p.set_defaults(func=run)
+
+
+def _add_flops(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("flops", help="parameters and forward FLOPs of a configuration against a same-size BERT")
+    p.add_argument("--preset", required=True, help="e.g. small, funnel-transformer/intermediate, or a config.json")
+    p.add_argument("--seq", type=int, default=512, help="sequence length (default: 512)")
+    p.add_argument("--batch", type=int, default=1, help="sequences per batch (default: 1)")
+
+    def run(args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        from .config import FunnelConfig
+        from .flops import format_comparison
+
+        source = Path(args.preset)
+        config = FunnelConfig.from_pretrained(source) if source.exists() else FunnelConfig.from_preset(args.preset)
+        print(format_comparison(args.preset, config, args.seq, args.batch))
+        return 0
+
+    p.set_defaults(func=run)
 
 
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -371,6 +449,8 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_compare,
     _add_vocab,
     _add_evaluate,
+    _add_export,
+    _add_flops,
 ]
 
 if __name__ == "__main__":

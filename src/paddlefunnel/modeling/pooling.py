@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import paddle
 
-from .ops import dim, known_length
+from .ops import known_length
 
 Tensor = paddle.Tensor
 _TO_END = 2**31 - 1  # slice end meaning "to the end of the axis"
