@@ -19,6 +19,7 @@ from .modeling import (  # noqa: E402
     FunnelPreTrainedModel,
 )
 from .weights import LoadingInfo, WeightsError  # noqa: E402
+from .inference import Predictor  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -38,5 +39,6 @@ __all__ = [
     "FunnelPreTrainedModel",
     "LoadingInfo",
     "WeightsError",
+    "Predictor",
     "__version__",
 ]
