@@ -1,7 +1,7 @@
 """`make demo`: the whole workflow on built-in data, no downloads. Each step prints what it did.
 
-text -> vocabulary -> tokenizer -> model round trip -> GLUE-format task trained from scratch (train, evaluate,
-predict). Everything is written under one output directory.
+text -> vocabulary -> tokenizer -> model round trip -> GLUE-format task and SQuAD v2.0-format task, each trained from
+scratch, evaluated and predicted. Everything is written under one output directory.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import numpy as np
 # A scaled-down Funnel: three blocks like the released models, sizes a CPU trains in about a minute.
 DEMO_MODEL = {"model_type": "funnel", "vocab_size": 1000, "block_sizes": [1, 1, 1], "d_model": 64, "n_head": 4,
               "d_head": 16, "d_inner": 128, "num_decoder_layers": 1}
+# Question answering needs a little more capacity to learn when a question has no answer.
+DEMO_QA_MODEL = {**DEMO_MODEL, "block_sizes": [2, 1, 1], "d_model": 96, "d_head": 24, "d_inner": 192}
 DEMO_VOCAB_SIZE = 256  # the built-in corpus supports about 260 WordPiece tokens
 
 
@@ -95,11 +97,38 @@ def demo_glue(out_dir: Path, tokenizer_dir: Path, epochs: float = 10, n_train: i
     return metrics
 
 
+def demo_squad(out_dir: Path, tokenizer_dir: Path, epochs: float = 3, n_articles: int = 2000) -> dict:
+    from .data import write_synthetic_squad
+    from .tasks.squad import SquadSettings, predict_squad, train_squad
+    from .training import TrainingArguments
+
+    _step("SQuAD v2.0 format: synthetic facts and questions (some unanswerable), trained from scratch")
+    train_file = write_synthetic_squad(out_dir / "squad_data" / "train-v2.0.json", n_articles, seed=0)
+    dev_file = write_synthetic_squad(out_dir / "squad_data" / "dev-v2.0.json", 60, seed=1)
+    config_file = out_dir / "tiny_qa_config.json"
+    config_file.write_text(json.dumps(DEMO_QA_MODEL, indent=2))
+    run_dir = out_dir / "squad_run"
+    settings = SquadSettings(max_seq_length=64, doc_stride=16, max_query_length=16, version_2_with_negative=True)
+    args = TrainingArguments(output_dir=str(run_dir), learning_rate=2e-3, per_device_batch_size=32,
+                             num_epochs=epochs, warmup_ratio=0.1, logging_steps=25, seed=0)
+    start = time.perf_counter()
+    summary = train_squad(str(train_file), str(dev_file), args, str(config_file), settings,
+                          tokenizer=str(tokenizer_dir))
+    print(f"trained {summary['steps']} steps in {time.perf_counter() - start:.0f} s; best dev F1 "
+          f"{summary['best_f1']:.2f} at step {summary['best_step']}")
+    result = predict_squad(str(dev_file), str(run_dir / "best"), str(out_dir / "squad_predictions"))
+    metrics = result["metrics"]
+    print(f"predict + official v2.0 evaluation: exact {metrics['exact']:.2f}, F1 {metrics['f1']:.2f} (answerable F1 "
+          f"{metrics['HasAns_f1']:.2f}, unanswerable {metrics['NoAns_f1']:.2f}); files: {', '.join(result['files'])}")
+    return metrics
+
+
 def run_demo(out: str | Path = "demo_output") -> int:
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = demo_vocabulary(out_dir)
     demo_model_round_trip(out_dir, tokenizer)
     demo_glue(out_dir, out_dir / "tokenizer")
+    demo_squad(out_dir, out_dir / "tokenizer")
     print(f"\ndemo finished; everything is in {out_dir}/")
     return 0
