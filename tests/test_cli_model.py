@@ -111,3 +111,33 @@ def test_demo_vocabulary_and_model_round_trip(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "reloaded output identical: True" in out
     assert (tmp_path / "model" / "model.safetensors").is_file()
+
+
+def test_demo_deploy_step_on_untrained_models(tmp_path, capsys):
+    """The demo's last step, on tiny untrained models saved the way the training pipelines save them."""
+    import json
+
+    from paddlefunnel import FunnelConfig, FunnelForQuestionAnswering, FunnelForSequenceClassification
+    from paddlefunnel.demo import DEMO_MODEL, demo_deploy, demo_vocabulary
+    from paddlefunnel.tasks.squad import SquadSettings
+
+    tokenizer = demo_vocabulary(tmp_path)
+    paddle.seed(0)
+    config = {**DEMO_MODEL, "vocab_size": len(tokenizer)}
+    glue = tmp_path / "glue_run" / "best"
+    FunnelForSequenceClassification(FunnelConfig(**config, id2label={0: "entailment", 1: "not_entailment"})
+                                    ).save_pretrained(glue)
+    tokenizer.save_pretrained(glue)
+    (glue / "task.json").write_text(json.dumps({"task": "QNLI", "max_seq_length": 32,
+                                                "label_list": ["entailment", "not_entailment"]}))
+    squad = tmp_path / "squad_run" / "best"
+    FunnelForQuestionAnswering(FunnelConfig(**config)).save_pretrained(squad)
+    tokenizer.save_pretrained(squad)
+    settings = SquadSettings(max_seq_length=64, doc_stride=16, max_query_length=16, version_2_with_negative=True)
+    (squad / "squad_settings.json").write_text(json.dumps(settings.__dict__))
+    capsys.readouterr()
+    demo_deploy(tmp_path)
+    out = capsys.readouterr().out
+    assert out.count("-> entailment") + out.count("-> not_entailment") == 2
+    assert out.count("(p=") == 5 and "export_glue/, export_squad/" in out
+    assert (tmp_path / "export_squad" / "squad_settings.json").is_file()

@@ -1,7 +1,8 @@
 """`make demo`: the whole workflow on built-in data, no downloads. Each step prints what it did.
 
 text -> vocabulary -> tokenizer -> model round trip -> GLUE-format task and SQuAD v2.0-format task, each trained from
-scratch, evaluated and predicted. Everything is written under one output directory.
+scratch, evaluated and predicted -> both exported for Paddle Inference and queried with raw text. Everything is
+written under one output directory.
 """
 
 from __future__ import annotations
@@ -123,6 +124,30 @@ def demo_squad(out_dir: Path, tokenizer_dir: Path, epochs: float = 3, n_articles
     return metrics
 
 
+def demo_deploy(out_dir: Path) -> None:
+    from .export import export_model
+    from .inference import Predictor
+
+    _step("deploy: export to Paddle Inference, answer raw text through the Predictor")
+    glue_export = export_model(out_dir / "glue_run" / "best", out_dir / "export_glue", overwrite=True)
+    classifier = Predictor(out_dir / "export_glue")
+    pairs = [("what is the capital of kaldor ?", "the capital of kaldor is druma ."),
+             ("what is the capital of kaldor ?", "the language of kaldor is ulvar .")]
+    for (question, sentence), result in zip(pairs, classifier.predict([q for q, _ in pairs], [s for _, s in pairs])):
+        print(f"  {question!r} / {sentence!r} -> {result['label']} "
+              f"(p={result['probabilities'][result['label']]:.3f})")
+    export_model(out_dir / "squad_run" / "best", out_dir / "export_squad", overwrite=True)
+    reader = Predictor(out_dir / "export_squad")
+    context = "the capital of kaldor is druma . in galtia , the national animal is crane ."
+    for question in ("what is the capital of kaldor ?", "what is the national animal of galtia ?",
+                     "what is the currency of kaldor ?"):
+        answer = reader.predict([question], [context])[0]
+        shown = repr(answer["answer"]) if answer["answer"] else "(no answer)"
+        print(f"  {question!r} -> {shown} (p={answer['score']:.3f})")
+    print(f"exported programs reproduce the dynamic graph (max difference "
+          f"{glue_export.max_differences['paddle_inference']:.1e}); directories: export_glue/, export_squad/")
+
+
 def run_demo(out: str | Path = "demo_output") -> int:
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -130,5 +155,6 @@ def run_demo(out: str | Path = "demo_output") -> int:
     demo_model_round_trip(out_dir, tokenizer)
     demo_glue(out_dir, out_dir / "tokenizer")
     demo_squad(out_dir, out_dir / "tokenizer")
+    demo_deploy(out_dir)
     print(f"\ndemo finished; everything is in {out_dir}/")
     return 0
