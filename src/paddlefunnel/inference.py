@@ -19,6 +19,7 @@ import numpy as np
 
 from .config import FunnelConfig
 from .export import INPUT_NAMES, ExportInfo, inference_config
+from .runtime import reuse_freed_memory
 
 CLASSIFICATION = "FunnelForSequenceClassification"
 QUESTION_ANSWERING = "FunnelForQuestionAnswering"
@@ -47,6 +48,9 @@ def _sigmoid(logits: np.ndarray) -> np.ndarray:
 class Predictor:
     """Run an exported model (`paddlefunnel export`) with Paddle Inference: oneDNN on CPU, or GPU 0.
 
+    Creating one applies `runtime.reuse_freed_memory()` to the process (opt out with
+    PADDLEFUNNEL_REUSE_FREED_MEMORY=0).
+
     `run(...)` returns the raw outputs of any head; `predict(texts, pairs)` answers raw text for
     classification and question-answering models.
     """
@@ -64,6 +68,7 @@ class Predictor:
         self.config = FunnelConfig.from_pretrained(self.directory)
         self.device = default_device() if device == "auto" else device
         self.batch_size = batch_size
+        reuse_freed_memory()  # a serving process: avoid page faults on every intermediate tensor (see runtime)
         self._predictor = inference.create_predictor(inference_config(self.directory, self.device, threads))
         self._tokenizer = None
 

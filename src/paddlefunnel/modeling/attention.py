@@ -17,7 +17,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .ops import Dropout, dense_slice, dim, merge_heads, split_heads
+from .ops import Dropout, Linear, add_bias, dense_slice, dim, merge_heads, split_heads
 from .pooling import pool_sequence, stride_pool
 from .positions import FactorizedPositions, PositionEncoder, relative_shift
 
@@ -143,7 +143,7 @@ def _first_column(scores: Tensor) -> Tensor:
 
 def _zero_first_position(x: Tensor) -> Tensor:
     """[B, L, N] with row 0 set to zero (a <cls> query scores no position term)."""
-    return paddle.concat([paddle.zeros_like(x[:, :1]), x[:, 1:]], axis=1)
+    return paddle.concat([paddle.zeros_like(dense_slice(x, 1, 0, 1)), dense_slice(x, 1, 1)], axis=1)
 
 
 class FunnelRelMultiheadAttention(nn.Layer):
@@ -154,16 +154,16 @@ class FunnelRelMultiheadAttention(nn.Layer):
         d_model, n_head, d_head = config.d_model, config.n_head, config.d_head
         self.hidden_dropout = Dropout(config.hidden_dropout)
         self.attention_dropout = Dropout(config.attention_dropout)
-        self.q_head = nn.Linear(d_model, n_head * d_head, bias_attr=False)
-        self.k_head = nn.Linear(d_model, n_head * d_head)
-        self.v_head = nn.Linear(d_model, n_head * d_head)
+        self.q_head = Linear(d_model, n_head * d_head, bias_attr=False)
+        self.k_head = Linear(d_model, n_head * d_head)
+        self.v_head = Linear(d_model, n_head * d_head)
         zeros = nn.initializer.Constant(0.0)
         self.r_w_bias = self.create_parameter([n_head, d_head], default_initializer=zeros)
         self.r_r_bias = self.create_parameter([n_head, d_head], default_initializer=zeros)
         self.r_kernel = self.create_parameter([d_model, n_head, d_head], default_initializer=zeros)
         self.r_s_bias = self.create_parameter([n_head, d_head], default_initializer=zeros)
         self.seg_embed = self.create_parameter([2, n_head, d_head], default_initializer=zeros)
-        self.post_proj = nn.Linear(n_head * d_head, d_model)
+        self.post_proj = Linear(n_head * d_head, d_model)
         self.layer_norm = nn.LayerNorm(d_model, epsilon=config.layer_norm_eps)
         self.scale = 1.0 / (d_head**0.5)
 
@@ -172,7 +172,7 @@ class FunnelRelMultiheadAttention(nn.Layer):
 
     def _plus_bias(self, q: Tensor, param: Tensor) -> Tensor:
         """[B, L, H*D] queries plus an [H, D] per-head bias scaled like them (a rank-1 bias: Paddle's fast add)."""
-        return q + (param * self.scale).reshape([-1])
+        return add_bias(q, (param * self.scale).reshape([-1]))
 
     def positional_scores(self, positions, q: Tensor, context_len, shift: int) -> Tensor:
         """[B, H, Lq, Lk] relative-position term of the score (row 0 is zero with separate_cls)."""

@@ -7,7 +7,7 @@ import paddle.nn as nn
 
 from .activations import get_activation
 from .attention import AttentionStructure, FunnelRelMultiheadAttention
-from .ops import Dropout, dim
+from .ops import Dropout, Linear, dim
 from .outputs import BaseModelOutput
 from .pooling import can_pool, num_poolings, upsample
 
@@ -17,10 +17,10 @@ Tensor = paddle.Tensor
 class FunnelPositionwiseFFN(nn.Layer):
     def __init__(self, config) -> None:
         super().__init__()
-        self.linear_1 = nn.Linear(config.d_model, config.d_inner)
+        self.linear_1 = Linear(config.d_model, config.d_inner)
         self.activation_function = get_activation(config.hidden_act)
         self.activation_dropout = Dropout(config.activation_dropout)
-        self.linear_2 = nn.Linear(config.d_inner, config.d_model)
+        self.linear_2 = Linear(config.d_inner, config.d_model)
         self.dropout = Dropout(config.hidden_dropout)
         self.layer_norm = nn.LayerNorm(config.d_model, epsilon=config.layer_norm_eps)
 

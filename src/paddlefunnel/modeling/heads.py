@@ -8,7 +8,7 @@ import paddle.nn.functional as F
 
 from ..config import FunnelConfig
 from .activations import get_activation
-from .ops import Dropout, dim
+from .ops import Dropout, Linear, dim
 from .model import FunnelBaseModel, FunnelModel, FunnelPreTrainedModel, as_tensor
 from .outputs import (
     FunnelForPreTrainingOutput,
@@ -101,9 +101,9 @@ class FunnelClassificationHead(nn.Layer):
 
     def __init__(self, config: FunnelConfig, n_labels: int) -> None:
         super().__init__()
-        self.linear_hidden = nn.Linear(config.d_model, config.d_model)
+        self.linear_hidden = Linear(config.d_model, config.d_model)
         self.dropout = Dropout(config.hidden_dropout)
-        self.linear_out = nn.Linear(config.d_model, n_labels)
+        self.linear_out = Linear(config.d_model, n_labels)
 
     def forward(self, hidden: Tensor) -> Tensor:
         return self.linear_out(self.dropout(paddle.tanh(self.linear_hidden(hidden))))
@@ -112,9 +112,9 @@ class FunnelClassificationHead(nn.Layer):
 class FunnelDiscriminatorPredictions(nn.Layer):
     def __init__(self, config: FunnelConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(config.d_model, config.d_model)
+        self.dense = Linear(config.d_model, config.d_model)
         self.activation = get_activation(config.hidden_act)
-        self.dense_prediction = nn.Linear(config.d_model, 1)
+        self.dense_prediction = Linear(config.d_model, 1)
 
     def forward(self, hidden: Tensor) -> Tensor:
         return self.dense_prediction(self.activation(self.dense(hidden))).squeeze(-1)
@@ -234,7 +234,7 @@ class FunnelForTokenClassification(FunnelPreTrainedModel):
         self.num_labels = config.num_labels
         self.funnel = FunnelModel(config)
         self.dropout = Dropout(config.hidden_dropout)
-        self.classifier = nn.Linear(config.d_model, config.num_labels)
+        self.classifier = Linear(config.d_model, config.num_labels)
         self._post_init()
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None, labels=None,
@@ -257,7 +257,7 @@ class FunnelForQuestionAnswering(FunnelPreTrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.funnel = FunnelModel(config)
-        self.qa_outputs = nn.Linear(config.d_model, config.num_labels)
+        self.qa_outputs = Linear(config.d_model, config.num_labels)
         self._post_init()
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None,

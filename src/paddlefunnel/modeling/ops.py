@@ -88,3 +88,34 @@ class Dropout(nn.Dropout):
         if not self.training or self.p == 0:
             return x
         return super().forward(x)
+
+
+class _BiasAdd(paddle.autograd.PyLayer):
+    @staticmethod
+    def forward(ctx, x: Tensor, bias: Tensor) -> Tensor:
+        return x + bias
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        rows = grad.reshape([-1, grad.shape[-1]])
+        ones = paddle.ones([1, rows.shape[0]], dtype=grad.dtype)
+        return grad, paddle.matmul(ones, rows).reshape([-1])
+
+
+def add_bias(x: Tensor, bias: Tensor) -> Tensor:
+    """x + bias (a vector over the last axis), with a fast bias gradient.
+
+    The bias gradient sums the output gradient over every row; Paddle's CPU reduction for that is ~20x slower
+    than PyTorch's (fwd + bwd of a [1024, 3072] bias add: 50 ms vs 2.8 ms), a matmul with a ones row is not.
+    """
+    if in_dynamic_graph() and paddle.is_grad_enabled() and not bias.stop_gradient and not x.stop_gradient:
+        return _BiasAdd.apply(x, bias)
+    return x + bias
+
+
+class Linear(nn.Linear):
+    """`nn.Linear` (same parameters, same initialisation) whose bias gradient uses `add_bias`."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = paddle.matmul(x, self.weight)
+        return out if self.bias is None else add_bias(out, self.bias)

@@ -1,0 +1,464 @@
+"""Speed against the reference: transformers (PyTorch eager) vs paddlefunnel (dynamic graph, to_static, Paddle
+Inference), side by side in one process, interleaved, same configuration, same weights, same inputs.
+
+    .venv/bin/python benchmarks/bench.py              # every case; rewrites the Speed section of RESULTS.md
+    .venv/bin/python benchmarks/bench.py --quick      # two cases, fewer repeats, prints only
+
+Inference: FunnelBaseModel and FunnelModel, small and intermediate presets, batch 8, sequence 128 and 512.
+Training: one AdamW step of FunnelForSequenceClassification (small-base), batch 8, sequence 128.
+Each timing is the minimum over interleaved repeats (the implementations alternate, in alternating order),
+after warm-up runs; ratios are reference time / our time. Peak memory is measured in a separate process per
+implementation (peak RSS above the process's size after imports). FLOPs come from `paddlefunnel.flops`; the
+matmul ceiling is the best fp32 GEMM rate of either framework, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paddlefunnel  # noqa: F401,I001  (first: CPU math settings must precede Paddle's import)
+import numpy as np
+import paddle
+import torch
+import transformers
+
+from paddlefunnel import FunnelConfig
+from paddlefunnel.flops import funnel_cost
+from paddlefunnel.runtime import reuse_freed_memory, use_all_cpu_cores
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "RESULTS.md"
+SECTION = "## Speed"
+BATCH = 8
+TRAIN_SEQ = 128
+
+
+@dataclass(frozen=True)
+class Case:
+    kind: str  # "inference" or "training"
+    architecture: str
+    preset: str
+    seq_len: int
+
+    @property
+    def label(self) -> str:
+        what = "train step" if self.kind == "training" else "inference"
+        return f"{self.architecture} {self.preset.split('/')[-1]}, {what}, {BATCH}x{self.seq_len}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.architecture}:{self.preset}:{self.seq_len}"
+
+    @classmethod
+    def from_key(cls, key: str) -> "Case":
+        kind, architecture, preset, seq_len = key.split(":")
+        return cls(kind, architecture, preset, int(seq_len))
+
+
+def all_cases() -> list[Case]:
+    cases = []
+    for preset in ("small", "intermediate"):
+        for architecture in ("FunnelBaseModel", "FunnelModel"):
+            for seq_len in (128, 512):
+                cases.append(Case("inference", architecture, preset + ("-base" if "Base" in architecture else ""),
+                                  seq_len))
+    cases.append(Case("training", "FunnelForSequenceClassification", "small-base", TRAIN_SEQ))
+    return cases
+
+
+QUICK = [Case("inference", "FunnelBaseModel", "small-base", 128), Case("inference", "FunnelBaseModel", "small-base", 512)]
+INFERENCE_IMPLS = ("reference", "dynamic", "to_static", "inference")
+TRAINING_IMPLS = ("reference", "dynamic")
+
+
+# ---------------------------------------------------------------------------------------------- setup
+_THREADS: list[int] = []
+
+
+def configure_threads() -> int:
+    """Every core (or the user's OMP_NUM_THREADS) for Paddle, the same count for PyTorch, and freed memory kept
+    in the process for both (glibc would otherwise unmap and re-fault every large tensor; see runtime.py)."""
+    count = use_all_cpu_cores()
+    torch.set_num_threads(count)
+    reuse_freed_memory()  # process-wide: the reference gets the same allocator behaviour as we do
+    _THREADS[:] = [count]
+    return count
+
+
+def threads() -> int:
+    return _THREADS[0] if _THREADS else configure_threads()
+
+
+def inputs_for(config: FunnelConfig, seq_len: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Sentence pairs filling the whole length: <cls> A <sep> B <sep>, token types 2 / 0 / 1."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(10, config.vocab_size, (BATCH, seq_len)).astype(np.int64)
+    types = np.zeros((BATCH, seq_len), np.int64)
+    types[:, seq_len // 2:] = 1
+    types[:, 0] = 2
+    return {"input_ids": ids, "attention_mask": np.ones((BATCH, seq_len), np.int64), "token_type_ids": types}
+
+
+def reference_and_ours(case: Case):
+    """The transformers model (random weights, seed 0) and ours holding the same weights (converted)."""
+    from paddlefunnel.parity import convert_reference_model, make_reference_model
+
+    transformers.logging.set_verbosity_error()
+    config = FunnelConfig.from_preset(case.preset, num_labels=2)
+    kwargs = {k: v for k, v in config.to_dict().items() if k != "architectures"}
+    reference = make_reference_model(case.architecture, kwargs)
+    ours = convert_reference_model(reference)
+    return reference, ours
+
+
+def main_output(out) -> object:
+    return out.logits if getattr(out, "logits", None) is not None else out.last_hidden_state
+
+
+def inference_impls(case: Case, reference, ours, inputs: dict[str, np.ndarray], workdir: Path):
+    """name -> callable returning the main output as numpy."""
+    from paddlefunnel.export import INPUT_NAMES, _exportable, _input_spec, export_model
+    from paddlefunnel.inference import Predictor
+
+    torch_inputs = {k: torch.tensor(v) for k, v in inputs.items()}
+    paddle_inputs = {k: paddle.to_tensor(v) for k, v in inputs.items()}
+    model_dir, export_dir = workdir / "model", workdir / "export"
+    ours.save_pretrained(model_dir)
+    export_model(model_dir, export_dir, overwrite=True, quiet=True)  # checked against the dynamic graph
+    predictor = Predictor(export_dir, device="cpu", threads=threads(), batch_size=BATCH)
+    static = paddle.jit.to_static(_exportable(ours), input_spec=_input_spec(2), full_graph=True)
+
+    def run_reference():
+        with torch.no_grad():
+            return main_output(reference(**torch_inputs)).numpy()
+
+    def run_dynamic():
+        with paddle.no_grad():
+            return main_output(ours(**paddle_inputs)).numpy()
+
+    def run_static():
+        with paddle.no_grad():
+            return static(*(paddle_inputs[name] for name in INPUT_NAMES))[0].numpy()
+
+    def run_inference():
+        return next(iter(predictor.run(**inputs).values()))
+
+    return {"reference": run_reference, "dynamic": run_dynamic, "to_static": run_static, "inference": run_inference}
+
+
+def reference_train_step(reference, inputs: dict[str, np.ndarray]):
+    """One AdamW step of the transformers model (forward, loss, backward, update); returns the loss."""
+    reference.train()
+    optimizer = torch.optim.AdamW(reference.parameters(), lr=1e-5)
+    tensors = {k: torch.tensor(v) for k, v in inputs.items()}
+    labels = torch.tensor(np.arange(BATCH) % 2)
+
+    def step():
+        loss = reference(**tensors, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        return np.array(float(loss))
+
+    return step
+
+
+def paddle_train_step(model, inputs: dict[str, np.ndarray]):
+    """The same step for paddlefunnel (dynamic graph, paddle.optimizer.AdamW)."""
+    model.train()
+    optimizer = paddle.optimizer.AdamW(learning_rate=1e-5, parameters=model.parameters())
+    tensors = {k: paddle.to_tensor(v) for k, v in inputs.items()}
+    labels = paddle.to_tensor(np.arange(BATCH) % 2)
+
+    def step():
+        loss = model(**tensors, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.clear_grad()
+        return np.array(float(loss))
+
+    return step
+
+
+def training_impls(reference, ours, inputs: dict[str, np.ndarray]):
+    return {"reference": reference_train_step(reference, inputs), "dynamic": paddle_train_step(ours, inputs)}
+
+
+# -------------------------------------------------------------------------------------------- timing
+def interleaved_min(impls: dict, repeats: int, warmup: int = 2) -> dict[str, float]:
+    """Minimum wall time of each implementation; they alternate, in alternating order, to share the noise."""
+    for fn in impls.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in impls}
+    names = list(impls)
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            start = time.perf_counter()
+            impls[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: min(values) for name, values in times.items()}
+
+
+def matmul_ceiling(repeats: int = 5) -> float:
+    """Best fp32 GEMM rate (GFLOP/s) of PyTorch and Paddle on this machine, with the benchmark's threads."""
+    best = 0.0
+    for m, k, n in ((4096, 768, 3072), (2048, 2048, 2048)):
+        a, b = np.random.rand(m, k).astype(np.float32), np.random.rand(k, n).astype(np.float32)
+        ta, tb, pa, pb = torch.tensor(a), torch.tensor(b), paddle.to_tensor(a), paddle.to_tensor(b)
+        impls = {"torch": lambda: ta @ tb, "paddle": lambda: paddle.matmul(pa, pb).numpy()}
+        for seconds in interleaved_min(impls, repeats, warmup=1).values():
+            best = max(best, 2 * m * k * n / seconds / 1e9)
+    return best
+
+
+def case_flops(case: Case) -> float:
+    config = FunnelConfig.from_preset(case.preset)
+    forward = funnel_cost(config, case.seq_len, decoder=case.architecture == "FunnelModel", batch=BATCH).flops
+    return 3 * forward if case.kind == "training" else forward  # backward ~ 2 x forward
+
+
+@dataclass
+class Row:
+    case: Case
+    impl: str
+    seconds: float
+    ratio: float
+    gflops: float
+    max_diff: float | None
+    peak_mib: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def run_case(case: Case, repeats: int) -> list[Row]:
+    reference, ours = reference_and_ours(case)
+    inputs = inputs_for(ours.config, case.seq_len)
+    with tempfile.TemporaryDirectory() as tmp:
+        if case.kind == "training":
+            impls = training_impls(reference, ours, inputs)
+            outputs = {}
+        else:
+            impls = inference_impls(case, reference, ours, inputs, Path(tmp))
+            outputs = {name: fn() for name, fn in impls.items()}
+        best = interleaved_min(impls, repeats)
+    flops = case_flops(case)
+    rows = []
+    for name, seconds in best.items():
+        diff = None
+        if outputs:
+            ref = outputs["reference"]
+            diff = float(np.abs(outputs[name] - ref).max() / max(1.0, np.abs(ref).max()))
+        rows.append(Row(case, name, seconds, best["reference"] / seconds, flops / seconds / 1e9, diff))
+    return rows
+
+
+# -------------------------------------------------------------------------------------------- memory
+def _rss_mib(field_name: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def probe_memory(case: Case, impl: str, export_dir: str | None) -> float:
+    """Peak RSS (MiB) above the size after imports, building the model and running it twice."""
+    configure_threads()
+    baseline = _rss_mib("VmRSS")
+    config = FunnelConfig.from_preset(case.preset, num_labels=2)
+    inputs = inputs_for(config, case.seq_len)
+    if impl == "reference":
+        transformers.logging.set_verbosity_error()
+        kwargs = {k: v for k, v in config.to_dict().items() if k != "architectures"}
+        model = getattr(transformers, case.architecture)(transformers.FunnelConfig(**kwargs)).eval()
+        if case.kind == "training":
+            run = reference_train_step(model, inputs)
+        else:
+            tensors = {k: torch.tensor(v) for k, v in inputs.items()}
+
+            def run():
+                with torch.no_grad():
+                    model(**tensors)
+    elif impl == "inference":
+        from paddlefunnel.inference import Predictor
+
+        predictor = Predictor(export_dir, device="cpu", threads=threads(), batch_size=BATCH)
+
+        def run():
+            predictor.run(**inputs)
+    else:
+        model = _paddle_model(case, config)
+        if case.kind == "training":
+            run = paddle_train_step(model, inputs)
+        elif impl == "to_static":
+            from paddlefunnel.export import INPUT_NAMES, _exportable, _input_spec
+
+            static = paddle.jit.to_static(_exportable(model), input_spec=_input_spec(2), full_graph=True)
+            tensors = [paddle.to_tensor(inputs[name]) for name in INPUT_NAMES]
+
+            def run():
+                with paddle.no_grad():
+                    static(*tensors)[0].numpy()
+        else:
+            tensors = {k: paddle.to_tensor(v) for k, v in inputs.items()}
+
+            def run():
+                with paddle.no_grad():
+                    main_output(model(**tensors)).numpy()
+    run()
+    run()
+    return _rss_mib("VmHWM") - baseline
+
+
+def _paddle_model(case: Case, config: FunnelConfig):
+    from paddlefunnel import MODEL_CLASSES
+
+    model = MODEL_CLASSES[case.architecture](config)
+    model.eval()
+    return model
+
+
+def measure_memory(rows: list[Row], export_dirs: dict[str, str]) -> None:
+    for row in rows:
+        command = [sys.executable, str(Path(__file__).resolve()), "--probe-memory", row.case.key, row.impl]
+        if row.impl == "inference":
+            command.append(export_dirs[row.case.key])
+        done = subprocess.run(command, capture_output=True, text=True)
+        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        row.peak_mib = json.loads(lines[-1])["peak_mib"] if done.returncode == 0 and lines else None
+        if row.peak_mib is None:
+            print(f"memory probe failed for {row.case.label} / {row.impl}: {done.stderr[-500:]}", file=sys.stderr)
+
+
+def export_for_memory(case: Case, directory: Path) -> str:
+    from paddlefunnel.export import export_model
+
+    config = FunnelConfig.from_preset(case.preset, num_labels=2)
+    _paddle_model(case, config).save_pretrained(directory / "model")
+    export_model(directory / "model", directory / "export", overwrite=True, quiet=True, check_shapes=((1, 16),))
+    return str(directory / "export")
+
+
+# -------------------------------------------------------------------------------------------- report
+def targets(rows: list[Row], ceiling: float) -> list[str]:
+    lines = []
+    for row in rows:
+        case = row.case
+        if row.impl == "dynamic":
+            goal = "dynamic graph >= 1.0x"
+            ok = row.ratio >= 1.0
+        elif row.impl == "inference":
+            need = 1.5 if case.seq_len == 128 else 2.0
+            goal, ok = f"Paddle Inference >= {need}x", row.ratio >= need
+        else:
+            continue
+        lines.append(f"- {case.label}: {goal}: {row.ratio:.2f}x, {'met' if ok else 'MISSED'}")
+    for row in rows:
+        if row.case == Case("inference", "FunnelBaseModel", "small-base", 512) and row.impl != "reference":
+            share = 100 * row.gflops / ceiling
+            lines.append(f"- FunnelBaseModel small-base, seq 512, {row.impl}: {share:.0f}% of the matmul ceiling "
+                         f"(target >= 60%): {'met' if share >= 60 else 'MISSED'}")
+    return lines
+
+
+def report(rows: list[Row], ceiling: float, repeats: int, command: str, thread_count: int) -> str:
+    names = {"reference": "transformers (PyTorch eager)", "dynamic": "paddlefunnel dynamic graph",
+             "to_static": "paddlefunnel to_static", "inference": "paddlefunnel Paddle Inference (oneDNN)"}
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    lines = [
+        SECTION, "",
+        f"Command: `{command}`", "",
+        f"Measured {datetime.date.today().isoformat()} on {cpu}, {os.cpu_count()} cores (shared with other work: "
+        f"absolute numbers drift, ratios are what counts), {thread_count} threads for both frameworks; Python "
+        f"{platform.python_version()}, paddlepaddle {paddle.__version__}, torch {torch.__version__}, transformers "
+        f"{transformers.__version__}. fp32, random weights (the reference's, converted), sentence pairs filling the "
+        f"whole length. Time: minimum of {repeats} interleaved repeats after 2 warm-up runs. Ratio: reference time / "
+        f"our time. GFLOP/s: `paddlefunnel.flops` count (2 x multiply-adds of the matrix products; the relative-"
+        f"position term counted as the reference computes it; training step = 3 x forward) / time. Matmul ceiling "
+        f"measured in the same run: {ceiling:.0f} GFLOP/s (best fp32 GEMM of either framework). Peak memory: "
+        f"peak RSS above the process size after imports, one process per implementation, model built and run "
+        f"twice. Max diff: largest |output - reference output| / max(1, max |reference output|).", "",
+        "| case | implementation | tokens/s | vs reference | GFLOP/s | % of ceiling | peak memory MiB | max diff |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        tokens = BATCH * row.case.seq_len / row.seconds
+        memory = f"{row.peak_mib:.0f}" if row.peak_mib is not None else "-"
+        diff = f"{row.max_diff:.1e}" if row.max_diff is not None else "-"
+        lines.append(f"| {row.case.label} | {names[row.impl]} | {tokens:,.0f} | {row.ratio:.2f}x | {row.gflops:.0f} | "
+                     f"{100 * row.gflops / ceiling:.0f}% | {memory} | {diff} |")
+    lines += ["", "Targets (issue #6):", *targets(rows, ceiling), ""]
+    return "\n".join(lines)
+
+
+def write_section(text: str, path: Path = RESULTS) -> None:
+    """Replace the Speed section of RESULTS.md (other sections belong to other benchmarks)."""
+    from paddlefunnel.io_utils import atomic_write_text
+
+    current = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmark results\n"
+    start = current.find(SECTION + "\n")
+    if start < 0:
+        updated = current.rstrip("\n") + "\n\n" + text
+    else:
+        end = current.find("\n## ", start + len(SECTION))
+        updated = current[:start] + text + ("" if end < 0 else current[end:])
+    atomic_write_text(path, updated.rstrip("\n") + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="two cases, 3 repeats, no memory probes, print only")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--case", action="append", default=[], metavar="TEXT",
+                        help="only the cases whose label contains TEXT (repeatable; implies --no-write)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the per-implementation memory probes")
+    parser.add_argument("--no-write", action="store_true", help="print the table without updating RESULTS.md")
+    parser.add_argument("--probe-memory", nargs="+", metavar="ARG", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.probe_memory:
+        case, impl, *rest = args.probe_memory
+        print(json.dumps({"peak_mib": probe_memory(Case.from_key(case), impl, rest[0] if rest else None)}))
+        return 0
+    thread_count = configure_threads()
+    cases, repeats = (QUICK, 3) if args.quick else (all_cases(), args.repeats)
+    if args.case:
+        cases = [c for c in all_cases() if any(text in c.label for text in args.case)]
+        args.no_write = True
+    ceiling = 0.0
+    rows: list[Row] = []
+    for case in cases:
+        # The ceiling is measured before every case and the best kept: other work on the machine comes and goes.
+        ceiling = max(ceiling, matmul_ceiling())
+        print(f"matmul ceiling so far: {ceiling:.0f} GFLOP/s ({thread_count} threads)", flush=True)
+        case_rows = run_case(case, repeats)
+        for row in case_rows:
+            print(f"{case.label:55s} {row.impl:10s} {BATCH * case.seq_len / row.seconds:8.0f} tok/s "
+                  f"{row.ratio:5.2f}x {row.gflops:5.0f} GFLOP/s", flush=True)
+        rows += case_rows
+    ceiling = max(ceiling, matmul_ceiling())  # again at the end: the machine's load changes
+    if not (args.quick or args.no_memory):
+        with tempfile.TemporaryDirectory() as tmp:
+            exports = {c.key: export_for_memory(c, Path(tmp) / str(i)) for i, c in enumerate(cases)
+                       if c.kind == "inference"}
+            measure_memory(rows, exports)
+    command = " ".join([".venv/bin/python", "benchmarks/bench.py", *(argv if argv is not None else sys.argv[1:])])
+    text = report(rows, ceiling, repeats, command, thread_count)
+    print(text)
+    if not (args.quick or args.no_write):
+        write_section(text)
+        print(f"updated the Speed section of {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
