@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import paddlefunnel  # noqa: F401,I001  (first: CPU math settings must precede Paddle's import)
@@ -195,6 +195,28 @@ def training_impls(reference, ours, inputs: dict[str, np.ndarray]):
 
 
 # -------------------------------------------------------------------------------------------- timing
+def busy_cores(interval: float = 2.0) -> float:
+    """CPU cores kept busy by other processes (this one sleeps while it measures), from /proc/stat."""
+    def snapshot() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        idle = values[3] + values[4]  # idle + iowait
+        return sum(values) - idle, sum(values)
+
+    busy0, total0 = snapshot()
+    time.sleep(interval)
+    busy1, total1 = snapshot()
+    return (busy1 - busy0) / max(1, total1 - total0) * (os.cpu_count() or 1)
+
+
+def wait_for_quiet_machine(threshold: float, max_wait: float) -> float:
+    """Wait (up to `max_wait` s) until other processes use less than `threshold` cores; returns their usage."""
+    deadline = time.monotonic() + max_wait
+    usage = busy_cores()
+    while usage >= threshold and time.monotonic() < deadline:
+        usage = busy_cores(5.0)
+    return usage
+
+
 def interleaved_min(impls: dict, repeats: int, warmup: int = 2) -> dict[str, float]:
     """Minimum wall time of each implementation; they alternate, in alternating order, to share the noise."""
     for fn in impls.values():
@@ -237,7 +259,7 @@ class Row:
     gflops: float
     max_diff: float | None
     peak_mib: float | None = None
-    extra: dict = field(default_factory=dict)
+    others: float | None = None  # CPU cores other processes used just before the case
 
 
 def run_case(case: Case, repeats: int) -> list[Row]:
@@ -370,7 +392,8 @@ def targets(rows: list[Row], ceiling: float) -> list[str]:
     return lines
 
 
-def report(rows: list[Row], ceiling: float, repeats: int, command: str, thread_count: int) -> str:
+def report(rows: list[Row], ceiling: float, repeats: int, command: str, thread_count: int,
+           load: tuple[float, float]) -> str:
     names = {"reference": "transformers (PyTorch eager)", "dynamic": "paddlefunnel dynamic graph",
              "to_static": "paddlefunnel to_static", "inference": "paddlefunnel Paddle Inference (oneDNN)"}
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -378,8 +401,9 @@ def report(rows: list[Row], ceiling: float, repeats: int, command: str, thread_c
     lines = [
         SECTION, "",
         f"Command: `{command}`", "",
-        f"Measured {datetime.date.today().isoformat()} on {cpu}, {os.cpu_count()} cores (shared with other work: "
-        f"absolute numbers drift, ratios are what counts), {thread_count} threads for both frameworks; Python "
+        f"Measured {datetime.date.today().isoformat()} on {cpu}, {os.cpu_count()} cores shared with other work "
+        f"(1-minute load average {load[0]:.1f} at the start, {load[1]:.1f} at the end: absolute numbers drift, "
+        f"ratios are what counts), {thread_count} threads for both frameworks; Python "
         f"{platform.python_version()}, paddlepaddle {paddle.__version__}, torch {torch.__version__}, transformers "
         f"{transformers.__version__}. fp32, random weights (the reference's, converted), sentence pairs filling the "
         f"whole length. Time: minimum of {repeats} interleaved repeats after 2 warm-up runs. Ratio: reference time / "
@@ -387,16 +411,20 @@ def report(rows: list[Row], ceiling: float, repeats: int, command: str, thread_c
         f"position term counted as the reference computes it; training step = 3 x forward) / time. Matmul ceiling "
         f"measured in the same run: {ceiling:.0f} GFLOP/s (best fp32 GEMM of either framework). Peak memory: "
         f"peak RSS above the process size after imports, one process per implementation, model built and run "
-        f"twice. Max diff: largest |output - reference output| / max(1, max |reference output|).", "",
-        "| case | implementation | tokens/s | vs reference | GFLOP/s | % of ceiling | peak memory MiB | max diff |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        f"twice. Max diff: largest |output - reference output| / max(1, max |reference output|). Other load: CPU "
+        f"cores used by other processes just before the case (each case waits up to a limit for a quiet machine).",
+        "",
+        "| case | implementation | tokens/s | vs reference | GFLOP/s | % of ceiling | peak memory MiB | max diff | "
+        "other load |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         tokens = BATCH * row.case.seq_len / row.seconds
         memory = f"{row.peak_mib:.0f}" if row.peak_mib is not None else "-"
         diff = f"{row.max_diff:.1e}" if row.max_diff is not None else "-"
+        others = f"{row.others:.2f}" if row.others is not None else "-"
         lines.append(f"| {row.case.label} | {names[row.impl]} | {tokens:,.0f} | {row.ratio:.2f}x | {row.gflops:.0f} | "
-                     f"{100 * row.gflops / ceiling:.0f}% | {memory} | {diff} |")
+                     f"{100 * row.gflops / ceiling:.0f}% | {memory} | {diff} | {others} |")
     lines += ["", "Targets (issue #6):", *targets(rows, ceiling), ""]
     return "\n".join(lines)
 
@@ -423,6 +451,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the cases whose label contains TEXT (repeatable; implies --no-write)")
     parser.add_argument("--no-memory", action="store_true", help="skip the per-implementation memory probes")
     parser.add_argument("--no-write", action="store_true", help="print the table without updating RESULTS.md")
+    parser.add_argument("--quiet-threshold", type=float, default=0.3, metavar="CORES",
+                        help="before each case, wait until other processes use fewer cores than this (default 0.3)")
+    parser.add_argument("--max-wait", type=float, default=600, metavar="SECONDS",
+                        help="longest wait for a quiet machine before a case runs anyway (default 600)")
     parser.add_argument("--probe-memory", nargs="+", metavar="ARG", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.probe_memory:
@@ -430,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"peak_mib": probe_memory(Case.from_key(case), impl, rest[0] if rest else None)}))
         return 0
     thread_count = configure_threads()
+    load_start = os.getloadavg()[0]
     cases, repeats = (QUICK, 3) if args.quick else (all_cases(), args.repeats)
     if args.case:
         cases = [c for c in all_cases() if any(text in c.label for text in args.case)]
@@ -438,9 +471,13 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     for case in cases:
         # The ceiling is measured before every case and the best kept: other work on the machine comes and goes.
+        others = wait_for_quiet_machine(args.quiet_threshold, args.max_wait)
         ceiling = max(ceiling, matmul_ceiling())
-        print(f"matmul ceiling so far: {ceiling:.0f} GFLOP/s ({thread_count} threads)", flush=True)
+        print(f"other processes: {others:.2f} cores busy; matmul ceiling so far: {ceiling:.0f} GFLOP/s "
+              f"({thread_count} threads)", flush=True)
         case_rows = run_case(case, repeats)
+        for row in case_rows:
+            row.others = others
         for row in case_rows:
             print(f"{case.label:55s} {row.impl:10s} {BATCH * case.seq_len / row.seconds:8.0f} tok/s "
                   f"{row.ratio:5.2f}x {row.gflops:5.0f} GFLOP/s", flush=True)
@@ -452,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
                        if c.kind == "inference"}
             measure_memory(rows, exports)
     command = " ".join([".venv/bin/python", "benchmarks/bench.py", *(argv if argv is not None else sys.argv[1:])])
-    text = report(rows, ceiling, repeats, command, thread_count)
+    text = report(rows, ceiling, repeats, command, thread_count, (load_start, os.getloadavg()[0]))
     print(text)
     if not (args.quick or args.no_write):
         write_section(text)
