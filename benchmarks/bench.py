@@ -34,7 +34,7 @@ import transformers
 
 from paddlefunnel import FunnelConfig
 from paddlefunnel.flops import funnel_cost
-from paddlefunnel.runtime import reuse_freed_memory, use_all_cpu_cores
+from paddlefunnel.runtime import release_freed_memory, reuse_freed_memory, use_all_cpu_cores
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
@@ -476,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"other processes: {others:.2f} cores busy; matmul ceiling so far: {ceiling:.0f} GFLOP/s "
               f"({thread_count} threads)", flush=True)
         case_rows = run_case(case, repeats)
+        release_freed_memory()  # the models of this case are gone; do not keep their memory for the next
         for row in case_rows:
             row.others = others
         for row in case_rows:

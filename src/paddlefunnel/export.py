@@ -24,6 +24,7 @@ import numpy as np
 
 from .config import CONFIG_NAME, FunnelConfig
 from .io_utils import atomic_directory, atomic_write_text
+from .runtime import restore_cpu_threads
 
 EXPORT_FORMAT = "paddlefunnel-export"
 EXPORT_VERSION = 1
@@ -297,6 +298,7 @@ def run_paddle_inference(directory: str | os.PathLike, inputs: dict[str, np.ndar
     for name in predictor.get_input_names():
         predictor.get_input_handle(name).copy_from_cpu(np.ascontiguousarray(inputs[name], dtype=np.int64))
     predictor.run()
+    restore_cpu_threads()  # a predictor run leaves Paddle's dynamic graph on one thread
     return [predictor.get_output_handle(name).copy_to_cpu() for name in predictor.get_output_names()]
 
 

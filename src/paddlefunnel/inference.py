@@ -19,7 +19,7 @@ import numpy as np
 
 from .config import FunnelConfig
 from .export import INPUT_NAMES, ExportInfo, inference_config
-from .runtime import reuse_freed_memory
+from .runtime import restore_cpu_threads, reuse_freed_memory
 
 CLASSIFICATION = "FunnelForSequenceClassification"
 QUESTION_ANSWERING = "FunnelForQuestionAnswering"
@@ -108,6 +108,7 @@ class Predictor:
         for name in predictor.get_input_names():
             predictor.get_input_handle(name).copy_from_cpu(np.ascontiguousarray(arrays[name]))
         predictor.run()
+        restore_cpu_threads()  # a predictor run leaves Paddle's dynamic graph on one thread
         return [predictor.get_output_handle(name).copy_to_cpu() for name in predictor.get_output_names()]
 
     # ---------------------------------------------------------------------------------------- text
