@@ -217,6 +217,17 @@ def wait_for_quiet_machine(threshold: float, max_wait: float) -> float:
     return usage
 
 
+# Paddle's OpenMP runtime (Intel's libiomp5) keeps its worker threads spinning for KMP_BLOCKTIME (200 ms by
+# default) after every parallel region. Timed right after Paddle, PyTorch's threads share the two cores with those
+# spinners: measured here, a PyTorch matmul took 43 ms right after a Paddle matmul and 32 ms after a 0.3 s pause.
+# Every timed call therefore starts after a pause longer than that, so no implementation pays for the previous one.
+SETTLE_SECONDS = 0.3
+
+
+def settle() -> None:
+    time.sleep(SETTLE_SECONDS)
+
+
 def interleaved_min(impls: dict, repeats: int, warmup: int = 2) -> dict[str, float]:
     """Minimum wall time of each implementation; they alternate, in alternating order, to share the noise."""
     for fn in impls.values():
@@ -226,6 +237,7 @@ def interleaved_min(impls: dict, repeats: int, warmup: int = 2) -> dict[str, flo
     names = list(impls)
     for r in range(repeats):
         for name in names if r % 2 == 0 else names[::-1]:
+            settle()
             start = time.perf_counter()
             impls[name]()
             times[name].append(time.perf_counter() - start)
@@ -406,7 +418,9 @@ def report(rows: list[Row], ceiling: float, repeats: int, command: str, thread_c
         f"ratios are what counts), {thread_count} threads for both frameworks; Python "
         f"{platform.python_version()}, paddlepaddle {paddle.__version__}, torch {torch.__version__}, transformers "
         f"{transformers.__version__}. fp32, random weights (the reference's, converted), sentence pairs filling the "
-        f"whole length. Time: minimum of {repeats} interleaved repeats after 2 warm-up runs. Ratio: reference time / "
+        f"whole length. Time: minimum of {repeats} interleaved repeats after 2 warm-up runs, each started after a "
+        f"{SETTLE_SECONDS} s pause (Paddle's OpenMP threads spin for 200 ms after each run and would slow whatever "
+        f"runs next). Ratio: reference time / "
         f"our time. GFLOP/s: `paddlefunnel.flops` count (2 x multiply-adds of the matrix products; the relative-"
         f"position term counted as the reference computes it; training step = 3 x forward) / time. Matmul ceiling "
         f"measured in the same run: {ceiling:.0f} GFLOP/s (best fp32 GEMM of either framework). Peak memory: "
