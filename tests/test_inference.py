@@ -182,3 +182,33 @@ def test_cli_predict_text_and_input(classifier, reader, tmp_path, capsys):
     assert "1 bad input lines (first: line 2)" in capsys.readouterr().err
     assert main(["predict", "--model", str(export)]) == 2
     assert "one of --text / --input" in capsys.readouterr().err
+    bf16_ok = paddle.base.core.supports_bfloat16()
+    assert main(["predict", "--model", str(export), "--text", "druma", "--precision", "bf16"]) == (0 if bf16_ok else 2)
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["label"] in LABELS if bf16_ok else "AVX-512" in captured.err
+
+
+def _sample_ids(config, batch: int = 4, seq_len: int = 20) -> np.ndarray:
+    return np.random.default_rng(0).integers(7, config.vocab_size, (batch, seq_len)).astype(np.int64)
+
+
+def test_bf16_precision_runs_close_to_fp32(classifier):
+    model, export = classifier
+    ids = _sample_ids(model.config)
+    if not paddle.base.core.supports_bfloat16():  # no AVX-512: the option must say so, not fail later
+        with pytest.raises(ValueError, match="AVX-512"):
+            Predictor(export, device="cpu", precision="bf16")
+        return
+    fp32 = Predictor(export, device="cpu").run(ids)["logits"]
+    bf16 = Predictor(export, device="cpu", precision="bf16").run(ids)["logits"]
+    difference = float(np.abs(bf16 - fp32).max())
+    # bfloat16 keeps 8 significant bits: visibly different from fp32 (so bf16 really ran), but close.
+    assert 0 < difference <= 0.05 * max(1.0, float(np.abs(fp32).max()))
+
+
+def test_precision_is_checked(classifier):
+    _, export = classifier
+    with pytest.raises(ValueError, match="expected one of fp32, bf16"):
+        Predictor(export, device="cpu", precision="fp16")
+    with pytest.raises(ValueError, match="CPU"):
+        Predictor(export, device="gpu", precision="bf16")

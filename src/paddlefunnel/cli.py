@@ -364,6 +364,8 @@ def _add_predict_raw_text(p: argparse.ArgumentParser) -> None:
     group.add_argument("--output", help="JSON lines out, one per input line (default: stdout)")
     group.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
     group.add_argument("--batch-size", type=int, default=32)
+    group.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                       help="bf16: bfloat16 matrix products on CPUs with AVX-512 (faster, ~1e-2 relative error)")
 
     def run(args: argparse.Namespace) -> int:
         if args.model is None or (args.text is None) == (args.input is None):
@@ -373,7 +375,7 @@ def _add_predict_raw_text(p: argparse.ArgumentParser) -> None:
         from .inference import Predictor, predict_jsonl
 
         use_all_cpu_cores()
-        predictor = Predictor(args.model, device=args.device, batch_size=args.batch_size)
+        predictor = Predictor(args.model, device=args.device, batch_size=args.batch_size, precision=args.precision)
         if args.text is not None:
             print(json.dumps(predictor.predict([args.text], [args.text_pair])[0], ensure_ascii=False))
             return 0

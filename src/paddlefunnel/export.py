@@ -273,10 +273,33 @@ def _check(run, checks: list[dict[str, np.ndarray]], expected: list[list[np.ndar
 
 
 # --------------------------------------------------------------------------------------- runtimes
-def inference_config(directory: str | os.PathLike, device: str = "cpu", threads: int | None = None):
-    """Paddle Inference settings: oneDNN on CPU with every core, or GPU 0."""
+PRECISIONS = ("fp32", "bf16")
+
+
+def check_precision(precision: str, device: str) -> None:
+    """bf16 runs on CPUs whose oneDNN kernels support it (AVX-512; fast with AVX512-BF16 or AMX)."""
+    import paddle
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r}: expected one of {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return
+    if device != "cpu":
+        raise ValueError(f"precision={precision!r} is a CPU (oneDNN) setting; on {device} use fp32")
+    if not paddle.base.core.supports_bfloat16():
+        raise ValueError("precision='bf16' needs a CPU with AVX-512 (oneDNN's bfloat16 kernels); this one has none: "
+                         "use fp32")
+    if not paddle.base.core.supports_bfloat16_fast_performance():
+        warnings.warn("this CPU has no AVX512-BF16 / AMX instructions: bf16 runs emulated and may be slower than fp32",
+                      stacklevel=3)
+
+
+def inference_config(directory: str | os.PathLike, device: str = "cpu", threads: int | None = None,
+                     precision: str = "fp32"):
+    """Paddle Inference settings: oneDNN on CPU with every core (bf16 matmuls with precision="bf16"), or GPU 0."""
     from paddle import inference
 
+    check_precision(precision, device)
     directory = Path(directory)
     config = inference.Config(str(directory / f"{PROGRAM_NAME}.json"), str(directory / f"{PROGRAM_NAME}.pdiparams"))
     if device == "gpu":
@@ -284,6 +307,8 @@ def inference_config(directory: str | os.PathLike, device: str = "cpu", threads:
     else:
         config.disable_gpu()
         config.enable_mkldnn()
+        if precision == "bf16":
+            config.enable_mkldnn_bfloat16()
         config.set_cpu_math_library_num_threads(threads or os.cpu_count() or 1)
     config.disable_glog_info()
     return config
