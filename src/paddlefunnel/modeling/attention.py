@@ -17,7 +17,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .ops import Dropout, Linear, add_bias, dense_slice, dim, merge_heads, split_heads
+from .ops import Dropout, LayerNorm, Linear, add_bias, dense_slice, dim, merge_heads, split_heads
 from .pooling import pool_sequence, stride_pool
 from .positions import FactorizedPositions, PositionEncoder, relative_shift
 
@@ -164,7 +164,7 @@ class FunnelRelMultiheadAttention(nn.Layer):
         self.r_s_bias = self.create_parameter([n_head, d_head], default_initializer=zeros)
         self.seg_embed = self.create_parameter([2, n_head, d_head], default_initializer=zeros)
         self.post_proj = Linear(n_head * d_head, d_model)
-        self.layer_norm = nn.LayerNorm(d_model, epsilon=config.layer_norm_eps)
+        self.layer_norm = LayerNorm(d_model, epsilon=config.layer_norm_eps)
         self.scale = 1.0 / (d_head**0.5)
 
     def _heads(self, x: Tensor) -> Tensor:

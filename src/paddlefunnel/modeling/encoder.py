@@ -7,7 +7,7 @@ import paddle.nn as nn
 
 from .activations import get_activation
 from .attention import AttentionStructure, FunnelRelMultiheadAttention
-from .ops import Dropout, Linear, dim
+from .ops import Dropout, LayerNorm, Linear, dim
 from .outputs import BaseModelOutput
 from .pooling import can_pool, num_poolings, upsample
 
@@ -22,7 +22,7 @@ class FunnelPositionwiseFFN(nn.Layer):
         self.activation_dropout = Dropout(config.activation_dropout)
         self.linear_2 = Linear(config.d_inner, config.d_model)
         self.dropout = Dropout(config.hidden_dropout)
-        self.layer_norm = nn.LayerNorm(config.d_model, epsilon=config.layer_norm_eps)
+        self.layer_norm = LayerNorm(config.d_model, epsilon=config.layer_norm_eps)
 
     def forward(self, hidden: Tensor) -> Tensor:
         inner = self.activation_dropout(self.activation_function(self.linear_1(hidden)))

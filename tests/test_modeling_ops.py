@@ -1,0 +1,65 @@
+"""Building blocks that replace slow Paddle CPU paths: they must compute exactly what Paddle's own ops compute."""
+
+from __future__ import annotations
+
+import numpy as np
+import paddle
+import pytest
+
+from paddlefunnel.modeling import ops
+from paddlefunnel.modeling.ops import LayerNorm, Linear
+
+
+def _grads(layer, x: paddle.Tensor, upstream: paddle.Tensor) -> list[np.ndarray]:
+    x = x.detach()
+    x.stop_gradient = False
+    out = layer(x)
+    (out * upstream).sum().backward()
+    grads = [out.numpy(), x.grad.numpy()] + [p.grad.numpy() for p in layer.parameters()]
+    layer.clear_gradients()
+    return grads
+
+
+@pytest.mark.parametrize("shape", [(3, 7, 16), (5, 16)])
+def test_layer_norm_forward_and_backward_equal_paddles(shape):
+    paddle.seed(0)
+    ours, native = LayerNorm(16, epsilon=1e-9), paddle.nn.LayerNorm(16, epsilon=1e-9)
+    for layer in (ours, native):
+        layer.weight.set_value(np.linspace(0.5, 1.5, 16).astype("float32"))
+        layer.bias.set_value(np.linspace(-0.2, 0.2, 16).astype("float32"))
+    rng = np.random.default_rng(0)
+    x = paddle.to_tensor((rng.standard_normal(shape) * 3 + 1).astype("float32"))
+    upstream = paddle.to_tensor(rng.standard_normal(shape).astype("float32"))
+    for got, expected in zip(_grads(ours, x, upstream), _grads(native, x, upstream)):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_layer_norm_takes_its_fast_backward_only_when_training(monkeypatch):
+    calls = []
+    original = ops._LayerNormFunction.apply
+    monkeypatch.setattr(ops._LayerNormFunction, "apply", lambda *args: calls.append(1) or original(*args))
+    layer = LayerNorm(8)
+    x = paddle.rand([2, 8])
+    x.stop_gradient = False
+    layer(x).sum().backward()
+    assert len(calls) == 1 and layer.weight.grad is not None
+    with paddle.no_grad():
+        layer(x)
+    frozen = LayerNorm(8)
+    frozen.weight.stop_gradient = frozen.bias.stop_gradient = True
+    frozen(x).sum().backward()  # Paddle's own op: no gradient is asked for the frozen parameters
+    assert len(calls) == 1 and frozen.weight.grad is None and x.grad is not None
+
+
+def test_linear_bias_gradient_equals_paddles():
+    paddle.seed(0)
+    ours = Linear(6, 4)
+    native = paddle.nn.Linear(6, 4)
+    native.weight.set_value(ours.weight.numpy())
+    native.bias.set_value(np.arange(4, dtype="float32"))
+    ours.bias.set_value(np.arange(4, dtype="float32"))
+    rng = np.random.default_rng(1)
+    x = paddle.to_tensor(rng.standard_normal((3, 5, 6)).astype("float32"))
+    upstream = paddle.to_tensor(rng.standard_normal((3, 5, 4)).astype("float32"))
+    for got, expected in zip(_grads(ours, x, upstream), _grads(native, x, upstream)):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
