@@ -63,3 +63,24 @@ def test_linear_bias_gradient_equals_paddles():
     upstream = paddle.to_tensor(rng.standard_normal((3, 5, 4)).astype("float32"))
     for got, expected in zip(_grads(ours, x, upstream), _grads(native, x, upstream)):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_cpu_dropout_keeps_one_minus_p_scaled_and_follows_paddle_seed():
+    dropout = ops.Dropout(0.1)
+    dropout.train()
+    x = paddle.full([200, 1000], 2.0)
+    x.stop_gradient = False
+    paddle.seed(7)
+    out = dropout(x)
+    values = out.numpy()
+    kept = values != 0
+    assert abs(kept.mean() - 0.9) < 0.005  # 200,000 draws: the binomial spread is 0.0007
+    np.testing.assert_allclose(values[kept], 2.0 / 0.9, rtol=1e-6)
+    out.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), kept / 0.9, rtol=1e-6)  # gradient flows through kept entries only
+    again = dropout(x).numpy()
+    assert (again != values).any()  # a new mask on every call
+    paddle.seed(7)
+    np.testing.assert_array_equal(dropout(x).numpy(), values)  # paddle.seed makes it repeatable
+    dropout.eval()
+    assert dropout(x) is x
