@@ -197,3 +197,19 @@ def test_stsb_regression_predictions_are_scores(tmp_path, tiny_config):
     written = predict_glue("sts-b", str(tmp_path / "glue"), str(tmp_path / "run" / "best"), str(tmp_path / "sub"))
     index, score = written[0].read_text().splitlines()[1].split("\t")
     assert written[0].name == "STS-B.tsv" and index == "0" and np.isfinite(float(score))
+
+
+def test_seed_makes_the_random_initialisation_repeatable(tiny_config):
+    from paddlefunnel import FunnelForSequenceClassification, FunnelTokenizer
+    from paddlefunnel.data import demo_corpus
+    from paddlefunnel.tasks.common import build_model
+
+    tokenizer = FunnelTokenizer.train_from_iterator(demo_corpus(), 200, show_progress=False)
+
+    def weights(seed):
+        model = build_model(FunnelForSequenceClassification, str(tiny_config), tokenizer, seed=seed, num_labels=2)
+        return {k: v.numpy() for k, v in model.state_dict().items()}
+
+    first, again, other = weights(3), weights(3), weights(4)
+    assert all(np.array_equal(first[k], again[k]) for k in first)
+    assert not np.array_equal(first["classifier.linear_out.weight"], other["classifier.linear_out.weight"])

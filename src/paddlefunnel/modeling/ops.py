@@ -86,7 +86,7 @@ def cpu_dropout_scale(shape: list[int], p: float, dtype) -> Tensor:
     14.7 ms for [8, 12, 128, 128]); NumPy's PCG64 draws the same uniforms in a fifth of that (5.3 ms for the
     whole dropout). Its key comes from Paddle's generator, so `paddle.seed` still makes runs repeatable.
     """
-    key = int(paddle.randint(0, 2**31 - 1, [1], dtype="int64").item())
+    key = paddle.randint(0, 2**31 - 1, [2], dtype="int64").tolist()  # 62 bits: masks of different calls never repeat
     uniform = np.random.Generator(np.random.PCG64(key)).random(shape, dtype=np.float32)
     scale = (uniform >= p) * np.float32(1.0 / (1.0 - p))
     return paddle.to_tensor(scale.astype(np.float32)).astype(dtype)

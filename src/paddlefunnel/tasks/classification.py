@@ -105,7 +105,8 @@ def train_classifier(run: ClassificationRun, args: TrainingArguments) -> dict[st
     if task.label_list is not None:
         labels["id2label"] = dict(enumerate(task.label_list))
     labels["problem_type"] = "regression" if task.is_regression else "single_label_classification"
-    model = build_model(FunnelForSequenceClassification, run.model, tokenizer, run.ignore_mismatched_sizes, **labels)
+    model = build_model(FunnelForSequenceClassification, run.model, tokenizer, run.ignore_mismatched_sizes,
+                        seed=args.seed, **labels)
     train_data = encode(run.train, tokenizer, run.max_seq_length, task)
     dev_data = encode(run.dev, tokenizer, run.max_seq_length, task) if run.dev else None
 

@@ -49,9 +49,17 @@ def resolve_tokenizer(model: str, tokenizer: str | None = None, train_vocab: int
 
 
 def build_model(model_class, model: str, tokenizer: FunnelTokenizer, ignore_mismatched_sizes: bool = False,
-                **config_overrides: Any):
-    """A model of `model_class` from a directory (pretrained), or randomly initialised from a preset/config."""
+                seed: int | None = None, **config_overrides: Any):
+    """A model of `model_class` from a directory (pretrained), or randomly initialised from a preset/config.
+
+    With `seed`, Paddle's generator is seeded first, so that the random initialisation (of the whole model, or of
+    the heads a pretrained body lacks) is the same in every run with that seed.
+    """
     kind = describe_model_argument(model)
+    if seed is not None:
+        import paddle
+
+        paddle.seed(seed)
     if kind == "directory":
         return model_class.from_pretrained(model, ignore_mismatched_sizes=ignore_mismatched_sizes, **config_overrides)
     config = FunnelConfig.from_preset(model) if kind == "preset" else FunnelConfig.from_json_file(model)

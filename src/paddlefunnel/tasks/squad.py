@@ -226,7 +226,7 @@ def train_squad(train_file: str, dev_file: str | None, args: TrainingArguments, 
         print(train.report.summary())
     corpus = [t for e in train.examples for t in (e.question, e.context)]
     tok = resolve_tokenizer(model, tokenizer, train_vocab, corpus)
-    net = build_model(FunnelForQuestionAnswering, model, tok, ignore_mismatched_sizes, num_labels=2)
+    net = build_model(FunnelForQuestionAnswering, model, tok, ignore_mismatched_sizes, seed=args.seed, num_labels=2)
     train_features = build_features(train.examples, tok, settings, training=True)
     dev = read_squad(dev_file) if dev_file else None
     dev_features = build_features(dev.examples, tok, settings) if dev else None
