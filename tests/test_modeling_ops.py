@@ -84,3 +84,17 @@ def test_cpu_dropout_keeps_one_minus_p_scaled_and_follows_paddle_seed():
     np.testing.assert_array_equal(dropout(x).numpy(), values)  # paddle.seed makes it repeatable
     dropout.eval()
     assert dropout(x) is x
+
+
+def test_linear_without_gradients_equals_paddles():
+    paddle.seed(0)
+    ours = Linear(6, 4)
+    native = paddle.nn.Linear(6, 4)
+    native.weight.set_value(ours.weight.numpy())
+    ours.bias.set_value(np.arange(4, dtype="float32"))
+    native.bias.set_value(np.arange(4, dtype="float32"))
+    x = paddle.to_tensor(np.random.default_rng(2).standard_normal((3, 5, 6)).astype("float32"))
+    with paddle.no_grad():
+        got, expected = ours(x), native(x)
+    assert got.shape == [3, 5, 4]
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-6, atol=1e-6)
