@@ -51,13 +51,19 @@ def test_layer_norm_takes_its_fast_backward_only_when_training(monkeypatch):
     assert len(calls) == 1 and frozen.weight.grad is None and x.grad is not None
 
 
-def test_linear_bias_gradient_equals_paddles():
+def _same_linears() -> tuple[Linear, paddle.nn.Linear]:
+    """Our Linear and Paddle's with equal weights and a non-zero bias."""
     paddle.seed(0)
     ours = Linear(6, 4)
     native = paddle.nn.Linear(6, 4)
     native.weight.set_value(ours.weight.numpy())
-    native.bias.set_value(np.arange(4, dtype="float32"))
-    ours.bias.set_value(np.arange(4, dtype="float32"))
+    for layer in (ours, native):
+        layer.bias.set_value(np.arange(4, dtype="float32"))
+    return ours, native
+
+
+def test_linear_bias_gradient_equals_paddles():
+    ours, native = _same_linears()
     rng = np.random.default_rng(1)
     x = paddle.to_tensor(rng.standard_normal((3, 5, 6)).astype("float32"))
     upstream = paddle.to_tensor(rng.standard_normal((3, 5, 4)).astype("float32"))
@@ -87,12 +93,7 @@ def test_cpu_dropout_keeps_one_minus_p_scaled_and_follows_paddle_seed():
 
 
 def test_linear_without_gradients_equals_paddles():
-    paddle.seed(0)
-    ours = Linear(6, 4)
-    native = paddle.nn.Linear(6, 4)
-    native.weight.set_value(ours.weight.numpy())
-    ours.bias.set_value(np.arange(4, dtype="float32"))
-    native.bias.set_value(np.arange(4, dtype="float32"))
+    ours, native = _same_linears()
     x = paddle.to_tensor(np.random.default_rng(2).standard_normal((3, 5, 6)).astype("float32"))
     with paddle.no_grad():
         got, expected = ours(x), native(x)
