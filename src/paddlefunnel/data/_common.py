@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,29 @@ def report_skipped(path: str | os.PathLike, skipped: list[SkippedRow], total: in
     if skipped:
         first = "; ".join(f"line {row.line}: {row.reason}" for row in skipped[:3])
         logger.warning("%s: skipped %d of %d rows (first: %s)", path, len(skipped), total, first)
+
+
+def collect_examples(path: str | os.PathLike, numbered_rows: Iterable[tuple[int, Any]],
+                     parse: Callable[[int, Any], Example], skip_bad_rows: bool,
+                     empty_message: str) -> tuple[list[Example], list[SkippedRow]]:
+    """Parse every (line, row); a row whose `parse` raises ValueError stops the read with its line named, or,
+    with `skip_bad_rows`, is left out and reported. A file that yields no example at all is an error."""
+    examples: list[Example] = []
+    skipped: list[SkippedRow] = []
+    rows = 0
+    for line, row in numbered_rows:
+        rows += 1
+        try:
+            examples.append(parse(line, row))
+        except ValueError as err:
+            if not skip_bad_rows:
+                raise DataFormatError(path, line, str(err)) from None
+            skipped.append(SkippedRow(str(path), line, str(err)))
+    report_skipped(path, skipped, rows)
+    if not examples:
+        detail = f" (all {rows} rows were malformed)" if skipped else ""
+        raise DataFormatError(path, None, f"{empty_message}{detail}")
+    return examples, skipped
 
 
 def require_file(path: Path, what: str) -> Path:

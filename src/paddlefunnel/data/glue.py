@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io_utils import atomic_write_text
-from ._common import DataFormatError, Example, ExampleList, SkippedRow, report_skipped
+from ._common import DataFormatError, Example, ExampleList, collect_examples
 
 
 @dataclass(frozen=True)
@@ -246,25 +246,20 @@ def read_glue(data_dir: str | os.PathLike, task: str, split: str, skip_bad_rows:
     """
     spec = glue_task(task)
     path, layout = _split_file(data_dir, spec, split)
-    examples: list[Example] = []
-    skipped: list[SkippedRow] = []
-    rows = 0
+    examples, skipped = collect_examples(
+        path, _data_rows(path, layout, spec, split),
+        lambda line, row: _parse_row(row, layout, spec, guid=f"{spec.name}-{split}-{line}"),
+        skip_bad_rows, f"{spec.name} {split} holds no examples")
+    return ExampleList(examples, skipped, spec.labels)
+
+
+def _data_rows(path: Path, layout: SplitLayout, spec: GlueTaskSpec, split: str) -> Iterator[tuple[int, list[str]]]:
+    """(line, row) of every data row; the header, where the layout has one, is checked and left out."""
     for line, row in _rows(path):
         if layout.header is not None and line == 1:
             _check_header(path, line, row, layout, spec, split)
             continue
-        rows += 1
-        try:
-            examples.append(_parse_row(row, layout, spec, guid=f"{spec.name}-{split}-{line}"))
-        except ValueError as err:
-            if not skip_bad_rows:
-                raise DataFormatError(path, line, str(err)) from None
-            skipped.append(SkippedRow(str(path), line, str(err)))
-    report_skipped(path, skipped, rows)
-    if not examples:
-        detail = f" (all {rows} rows were malformed)" if skipped else ""
-        raise DataFormatError(path, None, f"{spec.name} {split} holds no examples{detail}")
-    return ExampleList(examples, skipped, spec.labels)
+        yield line, row
 
 
 # ------------------------------------------------------------------------------------------- submission

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._common import DataFormatError, Example, ExampleList, SkippedRow, report_skipped, require_file
+from ._common import DataFormatError, Example, ExampleList, collect_examples, require_file
 
 FORMATS = ("csv", "tsv", "jsonl")
 TASKS = ("classification", "regression")
@@ -175,21 +175,10 @@ def read_tabular(
     fmt = detect_format(path, format)
     known = None if label_list is None else tuple(str(label) for label in label_list)
     wanted = [*columns, *(c for c in (label_column, id_column) if c is not None)]
-    examples: list[Example] = []
-    skipped: list[SkippedRow] = []
-    rows = 0
-    for line, record in _records(path, fmt, wanted):
-        rows += 1
-        try:
-            examples.append(_example(record, columns, label_column, id_column, task, known, line))
-        except ValueError as err:
-            if not skip_bad_rows:
-                raise DataFormatError(path, line, str(err)) from None
-            skipped.append(SkippedRow(str(path), line, str(err)))
-    report_skipped(path, skipped, rows)
-    if not examples:
-        detail = f" (all {rows} rows were malformed)" if skipped else ""
-        raise DataFormatError(path, None, f"no examples{detail}")
+    examples, skipped = collect_examples(
+        path, _records(path, fmt, wanted),
+        lambda line, record: _example(record, columns, label_column, id_column, task, known, line),
+        skip_bad_rows, "no examples")
     if task == "classification" and label_column is not None and known is None:
         known = _discover_labels([str(example.label) for example in examples])
     return ExampleList(examples, skipped, known if task == "classification" else None)
