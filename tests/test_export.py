@@ -149,7 +149,7 @@ def test_reading_an_export_description_names_the_problem(tmp_path):
     with pytest.raises(FileNotFoundError, match="is a model directory: export it first"):
         ExportInfo.read(directory)
     (tmp_path / EXPORT_FILE).write_text("{broken")
-    with pytest.raises(ValueError, match="line 1: not valid JSON"):
+    with pytest.raises(ValueError, match=r"not valid JSON \(line 1, column 2"):
         ExportInfo.read(tmp_path)
     (tmp_path / EXPORT_FILE).write_text(json.dumps({"format": "paddlefunnel-export", "version": 99}))
     with pytest.raises(ValueError, match="version 99"):

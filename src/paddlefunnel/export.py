@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import CONFIG_NAME, FunnelConfig
-from .io_utils import atomic_directory, atomic_write_text
+from .io_utils import atomic_directory, atomic_write_text, read_json_object
 from .runtime import restore_cpu_threads
 
 EXPORT_FORMAT = "paddlefunnel-export"
@@ -85,11 +85,8 @@ class ExportInfo:
                 hint = (f"; {directory} is a model directory: export it first with "
                         f"`paddlefunnel export {directory} OUT_DIR`")
             raise FileNotFoundError(f"{path}: not found, so {directory} is not a paddlefunnel export{hint}")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
-        if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
+        data = read_json_object(path, "export description")
+        if data.get("format") != EXPORT_FORMAT:
             raise ValueError(f"{path}: expected a JSON object with \"format\": \"{EXPORT_FORMAT}\"")
         if data.get("version") != EXPORT_VERSION:
             raise ValueError(f"{path}: export format version {data.get('version')!r}; this paddlefunnel reads "

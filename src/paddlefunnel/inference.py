@@ -19,6 +19,7 @@ import numpy as np
 
 from .config import FunnelConfig
 from .export import INPUT_NAMES, ExportInfo, inference_config
+from .io_utils import read_json_object
 from .runtime import restore_cpu_threads, reuse_freed_memory
 
 CLASSIFICATION = "FunnelForSequenceClassification"
@@ -155,15 +156,7 @@ class Predictor:
     # -------------------------------------------------------------------------------- classification
     def _task_settings(self) -> dict[str, Any]:
         path = self.directory / TASK_FILE
-        if not path.is_file():
-            return {}
-        try:
-            settings = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
-        if not isinstance(settings, dict):
-            raise ValueError(f"{path}: expected a JSON object")
-        return settings
+        return read_json_object(path, "task settings file") if path.is_file() else {}
 
     def label_names(self) -> list[str] | None:
         """Label names (from the training task settings, else the config's id2label); None for regression."""

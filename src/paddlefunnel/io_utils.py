@@ -12,14 +12,17 @@ from pathlib import Path
 
 
 def read_json_object(path: str | os.PathLike, what: str = "file") -> dict:
-    """A JSON object from `path`; errors name the file and say what was expected."""
+    """A JSON object from `path`; errors name the file, the line and column of a syntax error, and what was
+    expected. The one reader for configs, recipes, tokenizer files and export descriptions."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such {what}") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text (byte {err.start})") from None
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
+        raise ValueError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data

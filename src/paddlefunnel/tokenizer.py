@@ -24,6 +24,8 @@ import numpy as np
 from tokenizers import AddedToken, Tokenizer, decoders, normalizers, pre_tokenizers, processors, trainers
 from tokenizers.models import WordPiece
 
+from .io_utils import atomic_write_text, read_json_object
+
 __all__ = [
     "FunnelTokenizer",
     "BatchEncoding",
@@ -141,19 +143,9 @@ def _read_vocab_file(path: Path) -> dict[str, int]:
     return vocab
 
 
-def _read_json_object(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {_type_name(data)}")
-    return data
-
-
 def _read_tokenizer_json(path: Path) -> tuple[dict[str, int], dict[str, Any]]:
     """Vocabulary and pipeline options of a `tokenizer.json`; options are fallbacks behind tokenizer_config.json."""
-    data = _read_json_object(path)
+    data = read_json_object(path)
     model = data.get("model")
     if not isinstance(model, dict) or model.get("type") != "WordPiece":
         found = model.get("type") if isinstance(model, dict) else model
@@ -359,13 +351,13 @@ class FunnelTokenizer:
             source = str(vocab_path)
         special_map_path = directory / SPECIAL_TOKENS_MAP_FILE  # older hub layouts keep the names here
         if special_map_path.is_file():
-            special_map = _read_json_object(special_map_path)
+            special_map = read_json_object(special_map_path)
             for name in SPECIAL_TOKEN_ATTRIBUTES:
                 if special_map.get(name) is not None:
                     options[name] = _token_content(special_map[name], name, str(special_map_path))
         config_path = directory / TOKENIZER_CONFIG_FILE
         if config_path.is_file():
-            options.update(cls._options_from_config(_read_json_object(config_path), config_path))
+            options.update(cls._options_from_config(read_json_object(config_path), config_path))
         options.update(overrides)
         try:
             return cls(vocab, **options)
@@ -397,8 +389,6 @@ class FunnelTokenizer:
 
     def save_pretrained(self, directory: str | os.PathLike) -> tuple[Path, Path, Path]:
         """Write vocab.txt, tokenizer.json and tokenizer_config.json (each atomically) for us and transformers."""
-        from .io_utils import atomic_write_text
-
         directory = Path(directory)
         if directory.exists() and not directory.is_dir():
             raise NotADirectoryError(f"{directory}: exists and is not a directory")
