@@ -98,7 +98,8 @@ def demo_glue(out_dir: Path, tokenizer_dir: Path, epochs: float = 10, n_train: i
     return metrics
 
 
-def demo_squad(out_dir: Path, tokenizer_dir: Path, epochs: float = 3, n_articles: int = 2000) -> dict:
+def demo_squad(out_dir: Path, tokenizer_dir: Path, epochs: float = 3, n_articles: int = 2000,
+               seed: int = 0) -> dict:
     from .data import write_synthetic_squad
     from .tasks.squad import SquadSettings, predict_squad, train_squad
     from .training import TrainingArguments
@@ -111,7 +112,7 @@ def demo_squad(out_dir: Path, tokenizer_dir: Path, epochs: float = 3, n_articles
     run_dir = out_dir / "squad_run"
     settings = SquadSettings(max_seq_length=64, doc_stride=16, max_query_length=16, version_2_with_negative=True)
     args = TrainingArguments(output_dir=str(run_dir), learning_rate=2e-3, per_device_batch_size=32,
-                             num_epochs=epochs, warmup_ratio=0.1, logging_steps=25, seed=0)
+                             num_epochs=epochs, warmup_ratio=0.1, logging_steps=25, seed=seed)
     start = time.perf_counter()
     summary = train_squad(str(train_file), str(dev_file), args, str(config_file), settings,
                           tokenizer=str(tokenizer_dir))
