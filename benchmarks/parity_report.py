@@ -3,7 +3,13 @@
     .venv/bin/python benchmarks/parity_report.py
 """
 
-from paddlefunnel.parity import ALL_HEADS, HEAD_LABELS, PARITY_OPTIONS, TINY_CONFIG, format_table, run_case
+import sys
+from pathlib import Path
+
+from paddlefunnel.parity import format_table, run_case
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the parity grid is test data
+from model_utils import ALL_HEADS, HEAD_LABELS, PARITY_OPTIONS, TINY_CONFIG  # noqa: E402
 
 
 def main() -> None:

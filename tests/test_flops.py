@@ -8,7 +8,7 @@ import pytest
 
 from model_utils import tiny
 from paddlefunnel import FunnelBaseModel, FunnelConfig, FunnelModel
-from paddlefunnel.flops import (
+from paddlefunnel.modeling.flops import (
     bert_cost,
     bert_layers,
     compare_with_bert,

@@ -3,12 +3,10 @@
 import numpy as np
 import pytest
 
-from model_utils import BODIES, HEADS, tiny
+from model_utils import BODIES, HEAD_LABELS, HEADS, PARITY_OPTIONS, tiny
 from paddlefunnel.parity import (
     BACKWARD_TOLERANCE,
     FORWARD_TOLERANCE,
-    HEAD_LABELS,
-    PARITY_OPTIONS,
     convert_reference_model,
     make_reference_model,
     run_case,

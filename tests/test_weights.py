@@ -18,8 +18,10 @@ from paddlefunnel import (
     FunnelModel,
     WeightsError,
 )
-from paddlefunnel.parity import make_reference_model, sample_batch
-from paddlefunnel.weights import PADDLE_WEIGHTS_NAME, SAFE_WEIGHTS_NAME, save_pdparams
+from paddlefunnel.checkpoint import load_state_into, read_checkpoint, save_pdparams
+from paddlefunnel.modeling.inputs import sample_batch
+from paddlefunnel.parity import make_reference_model
+from paddlefunnel.registry import PADDLE_WEIGHTS_FILE, SAFE_WEIGHTS_FILE
 
 HEAD_EXTRAS = {"FunnelForSequenceClassification": {"num_labels": 3}, "FunnelForTokenClassification": {"num_labels": 4}}
 
@@ -51,7 +53,7 @@ def test_save_and_reload_is_exact(tmp_path, class_name):
     model = MODEL_CLASSES[class_name](FunnelConfig(**tiny(**HEAD_EXTRAS.get(class_name, {}))))
     model.eval()
     model.save_pretrained(tmp_path)
-    assert (tmp_path / "config.json").is_file() and (tmp_path / SAFE_WEIGHTS_NAME).is_file()
+    assert (tmp_path / "config.json").is_file() and (tmp_path / SAFE_WEIGHTS_FILE).is_file()
     assert json.loads((tmp_path / "config.json").read_text())["architectures"] == [class_name]
     reloaded, info = MODEL_CLASSES[class_name].from_pretrained(tmp_path, output_loading_info=True)
     assert info.missing_keys == [] and info.unexpected_keys == [] and info.layout == "paddle"
@@ -103,8 +105,8 @@ def test_pdparams_round_trip_and_malicious_pickle_refused(tmp_path):
     model = FunnelBaseModel(FunnelConfig(**tiny()))
     model.eval()
     model.config.save_pretrained(tmp_path)
-    save_pdparams(model, tmp_path / PADDLE_WEIGHTS_NAME)
-    reloaded = FunnelBaseModel.from_pretrained(tmp_path / PADDLE_WEIGHTS_NAME)
+    save_pdparams(model, tmp_path / PADDLE_WEIGHTS_FILE)
+    reloaded = FunnelBaseModel.from_pretrained(tmp_path / PADDLE_WEIGHTS_FILE)
     inputs = _inputs(model.config, "FunnelBaseModel")
     np.testing.assert_array_equal(_ours(model, inputs), _ours(reloaded, inputs))
 
@@ -114,9 +116,9 @@ def test_pdparams_round_trip_and_malicious_pickle_refused(tmp_path):
 
             return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
 
-    (tmp_path / PADDLE_WEIGHTS_NAME).write_bytes(pickle.dumps({"weight": Exploit()}))
+    (tmp_path / PADDLE_WEIGHTS_FILE).write_bytes(pickle.dumps({"weight": Exploit()}))
     with pytest.raises(WeightsError, match="refusing to load posix.system|refusing to load os.system"):
-        FunnelBaseModel.from_pretrained(tmp_path / PADDLE_WEIGHTS_NAME)
+        FunnelBaseModel.from_pretrained(tmp_path / PADDLE_WEIGHTS_FILE)
     assert not (tmp_path / "pwned").exists()
 
 
@@ -166,8 +168,6 @@ def test_shape_mismatch_names_key_and_shapes(tmp_path):
 
 
 def test_failed_load_leaves_model_untouched(tmp_path):
-    from paddlefunnel.weights import load_state_into, read_checkpoint
-
     paddle.seed(0)
     FunnelForSequenceClassification(FunnelConfig(**tiny(num_labels=3))).save_pretrained(tmp_path)
     paddle.seed(1)
@@ -187,7 +187,7 @@ def test_missing_and_corrupt_files(tmp_path):
     FunnelConfig(**tiny()).save_pretrained(tmp_path)
     with pytest.raises(FileNotFoundError, match="no weights found.*model.safetensors"):
         FunnelModel.from_pretrained(tmp_path)
-    (tmp_path / SAFE_WEIGHTS_NAME).write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00garbage")
+    (tmp_path / SAFE_WEIGHTS_FILE).write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00garbage")
     with pytest.raises(WeightsError, match="model.safetensors: not a readable safetensors file"):
         FunnelModel.from_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
@@ -206,4 +206,4 @@ def test_saving_leaves_no_temporary_files(tmp_path):
     paddle.seed(0)
     FunnelModel(FunnelConfig(**tiny())).save_pretrained(tmp_path)
     FunnelModel(FunnelConfig(**tiny())).save_pretrained(tmp_path)  # overwrite in place
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", SAFE_WEIGHTS_NAME]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", SAFE_WEIGHTS_FILE]

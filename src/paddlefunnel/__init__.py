@@ -5,7 +5,7 @@ from .runtime import configure_cpu_math
 configure_cpu_math()  # before anything imports paddle
 
 from .config import FunnelConfig, preset_names  # noqa: E402
-from .tokenizer import FunnelTokenizer
+from .tokenizer import FunnelTokenizer  # noqa: E402
 from .modeling import (  # noqa: E402
     MODEL_CLASSES,
     FunnelBaseModel,
@@ -18,10 +18,11 @@ from .modeling import (  # noqa: E402
     FunnelModel,
     FunnelPreTrainedModel,
 )
-from .weights import LoadingInfo, WeightsError  # noqa: E402
-from .inference import Predictor  # noqa: E402
+from .checkpoint import LoadingInfo  # noqa: E402
+from .errors import PaddleFunnelError, WeightsError  # noqa: E402
+from .deploy import Predictor  # noqa: E402
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402
 
 __all__ = [
     "FunnelConfig",
@@ -38,6 +39,7 @@ __all__ = [
     "FunnelModel",
     "FunnelPreTrainedModel",
     "LoadingInfo",
+    "PaddleFunnelError",
     "WeightsError",
     "Predictor",
     "__version__",

@@ -13,7 +13,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-CONFIG_NAME = "config.json"
+from .errors import InputError
+from .io_utils import atomic_write_text, read_json_object
+from .registry import CONFIG_FILE
+
 
 ATTENTION_TYPES = ("relative_shift", "factorized")
 POOLING_TYPES = ("mean", "max")
@@ -135,10 +138,10 @@ class FunnelConfig:
 
     # ---------------------------------------------------------------------------------------- validation
     def validate(self) -> None:
-        """Raise ValueError naming the field and what was expected; called on every construction."""
+        """Raise InputError (a ValueError) naming the field and what was expected; called on every construction."""
 
         def fail(field: str, expected: str) -> None:
-            raise ValueError(f"FunnelConfig.{field}={getattr(self, field)!r} is invalid: expected {expected}")
+            raise InputError(f"FunnelConfig.{field}={getattr(self, field)!r} is invalid: expected {expected}")
 
         for field in ("vocab_size", "d_model", "n_head", "d_head", "d_inner"):
             value = getattr(self, field)
@@ -196,19 +199,17 @@ class FunnelConfig:
     def from_dict(cls, data: dict[str, Any]) -> "FunnelConfig":
         model_type = data.get("model_type", cls.model_type)
         if model_type != cls.model_type:
-            raise ValueError(f"config model_type is {model_type!r}, expected {cls.model_type!r}")
+            raise InputError(f"config model_type is {model_type!r}, expected {cls.model_type!r}")
         return cls(**copy.deepcopy(data))
 
     @classmethod
     def from_json_file(cls, path: str | os.PathLike) -> "FunnelConfig":
-        from .io_utils import read_json_object
-
         path = Path(path)
         data = read_json_object(path, "config file")
         try:
             return cls.from_dict(data)
-        except ValueError as err:
-            raise ValueError(f"{path}: {err}") from None
+        except (ValueError, TypeError) as err:  # a value of the wrong kind in the file
+            raise InputError(f"{path}: {err}") from None
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, **overrides: Any) -> "FunnelConfig":
@@ -218,17 +219,15 @@ class FunnelConfig:
             return cls.from_preset(path_str, **overrides)
         file = Path(path)
         if file.is_dir():
-            file = file / CONFIG_NAME
+            file = file / CONFIG_FILE
         config = cls.from_json_file(file)
         config.update(overrides)
         return config
 
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
-        from .io_utils import atomic_write_text
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        target = directory / CONFIG_NAME
+        target = directory / CONFIG_FILE
         atomic_write_text(target, self.to_json_string())
         return target
 
@@ -238,7 +237,7 @@ class FunnelConfig:
         presets = _load_presets()
         key = name if name in presets else f"funnel-transformer/{name}"
         if key not in presets:
-            raise ValueError(f"unknown preset {name!r}; available: {', '.join(preset_names())}")
+            raise InputError(f"unknown preset {name!r}; available: {', '.join(preset_names())}")
         return cls(**{**presets[key], **overrides})
 
     def update(self, values: dict[str, Any]) -> None:

@@ -10,6 +10,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .errors import InputError, MissingFileError
+
 
 def read_json_object(path: str | os.PathLike, what: str = "file") -> dict:
     """A JSON object from `path`; errors name the file, the line and column of a syntax error, and what was
@@ -18,13 +20,13 @@ def read_json_object(path: str | os.PathLike, what: str = "file") -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such {what}") from None
+        raise MissingFileError(f"{path}: no such {what}") from None
     except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 text (byte {err.start})") from None
+        raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
+        raise InputError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        raise InputError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
 
 
@@ -47,11 +49,6 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 def atomic_write_text(target: str | os.PathLike, text: str) -> None:
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
-
-
-def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(data)
 
 
 @contextlib.contextmanager

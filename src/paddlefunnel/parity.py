@@ -7,62 +7,30 @@ gradients of every parameter and of the input embeddings are compared.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import paddle
 
+from .checkpoint import HF_LAYOUT, Checkpoint, linear_weight_names, load_state_into
 from .config import FunnelConfig
-from .modeling import MODEL_CLASSES
-from .weights import HF_LAYOUT, Checkpoint, linear_weight_names, load_state_into
+from .errors import MissingDependencyError
+from .modeling import MODEL_CLASSES, model_class_for
+from .modeling.inputs import sample_batch
+from .registry import architecture, heads_of_body
 
 FORWARD_TOLERANCE = 1e-5  # max abs difference of any output tensor, over max(1, max |reference output|)
 BACKWARD_TOLERANCE = 1e-4  # max abs gradient difference relative to the gradient's largest magnitude
 
-# Every configuration option the port must honour, as overrides of a tiny test configuration.
-TINY_CONFIG = dict(vocab_size=64, d_model=16, n_head=2, d_head=6, d_inner=24, block_sizes=[2, 1, 2],
-                   num_decoder_layers=1)
-PARITY_OPTIONS: dict[str, dict[str, Any]] = {
-    "default": {},
-    "factorized": {"attention_type": "factorized"},
-    "no_separate_cls": {"separate_cls": False},
-    "no_truncate_seq": {"truncate_seq": False},
-    "no_pool_q_only": {"pool_q_only": False},
-    "max_pooling": {"pooling_type": "max"},
-    "block_repeats": {"block_repeats": [1, 2, 2]},
-    "block_repeats_first_block": {"block_repeats": [2, 1, 1]},
-    "no_decoder_layers": {"num_decoder_layers": 0},
-    "three_decoder_layers": {"num_decoder_layers": 3},
-    "d_head_independent": {"n_head": 3, "d_head": 5},
-    "factorized_everything_off": {"attention_type": "factorized", "separate_cls": False, "truncate_seq": False,
-                                  "pool_q_only": False, "pooling_type": "max"},
-    "factorized_no_pool_q_only": {"attention_type": "factorized", "pool_q_only": False},
-    "four_blocks": {"block_sizes": [1, 2, 1, 1]},
-    "gelu_erf": {"hidden_act": "gelu"},
-    "relu": {"hidden_act": "relu"},
-    "pad_token_id": {"pad_token_id": 0},
-}
-HEAD_LABELS = {"FunnelForSequenceClassification": {"num_labels": 3}, "FunnelForTokenClassification": {"num_labels": 5}}
-ALL_HEADS = ("FunnelModel", "FunnelBaseModel", "FunnelForPreTraining", "FunnelForMaskedLM",
-             "FunnelForSequenceClassification", "FunnelForMultipleChoice", "FunnelForTokenClassification",
-             "FunnelForQuestionAnswering")
-
-HEADS_OF_BODY = {
-    # which heads a checkpoint of each architecture can serve
-    "FunnelModel": ["FunnelModel", "FunnelForPreTraining", "FunnelForMaskedLM", "FunnelForTokenClassification",
-                    "FunnelForQuestionAnswering"],
-    "FunnelBaseModel": ["FunnelBaseModel", "FunnelForSequenceClassification", "FunnelForMultipleChoice"],
-}
-
 
 def require_reference():
+    """(torch, transformers), or a MissingDependencyError saying which extra to install."""
     try:
-        import torch
+        import torch  # optional: the `convert` / `test` extras
         import transformers
     except ImportError:
-        raise ImportError(
+        raise MissingDependencyError(
             "comparing with the reference needs torch and transformers: pip install 'paddlefunnel[convert]'"
         ) from None
     return torch, transformers
@@ -77,7 +45,7 @@ def make_reference_model(class_name: str, config_kwargs: dict[str, Any], seed: i
 
 
 def convert_reference_model(reference) -> paddle.nn.Layer:
-    """A paddlefunnel model holding the reference model's weights, converted by `paddlefunnel.weights`."""
+    """A paddlefunnel model holding the reference model's weights, converted by `paddlefunnel.checkpoint`."""
     class_name = type(reference).__name__
     config = FunnelConfig.from_dict(reference.config.to_dict())
     model = MODEL_CLASSES[class_name](config)
@@ -87,48 +55,6 @@ def convert_reference_model(reference) -> paddle.nn.Layer:
         raise AssertionError(f"conversion left weights unset: {info.missing_keys} {info.mismatched_keys}")
     model.eval()
     return model
-
-
-# -------------------------------------------------------------------------------------------- batch
-def sample_batch(config: FunnelConfig, class_name: str, batch_size: int = 3, seq_len: int = 13,
-                 seed: int = 0, num_choices: int = 2) -> dict[str, np.ndarray]:
-    """A padded sentence-pair batch (<cls> A <sep> B <sep>, types 2/0/1) with labels for `class_name`."""
-    rng = np.random.default_rng(seed)
-    lengths = np.linspace(seq_len, max(3, seq_len // 2), batch_size).round().astype(int)
-    ids = rng.integers(5, config.vocab_size, (batch_size, seq_len))
-    mask = (np.arange(seq_len)[None] < lengths[:, None]).astype(np.int64)
-    types = np.zeros((batch_size, seq_len), dtype=np.int64)
-    for row, length in enumerate(lengths):
-        first = max(2, length // 2)
-        types[row, first:length] = 1
-        ids[row, length:] = 0  # padding id
-    types[:, 0] = 2
-    batch: dict[str, np.ndarray] = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-    if class_name == "FunnelForMultipleChoice":
-        batch = {k: np.stack([np.roll(v, shift, axis=0) for shift in range(num_choices)], axis=1)
-                 for k, v in batch.items()}
-        batch["labels"] = rng.integers(0, num_choices, batch_size)
-    elif class_name in ("FunnelForPreTraining",):
-        batch["labels"] = rng.integers(0, 2, (batch_size, seq_len))
-    elif class_name in ("FunnelForMaskedLM", "FunnelForTokenClassification"):
-        classes = config.vocab_size if class_name == "FunnelForMaskedLM" else config.num_labels
-        labels = rng.integers(0, classes, (batch_size, seq_len))
-        labels[mask == 0] = -100
-        labels[:, 1] = -100
-        batch["labels"] = labels
-    elif class_name == "FunnelForSequenceClassification":
-        if config.num_labels == 1 or config.problem_type == "regression":
-            batch["labels"] = rng.normal(size=(batch_size,) if config.num_labels == 1 else (batch_size, config.num_labels)).astype(np.float32)
-        elif config.problem_type == "multi_label_classification":
-            batch["labels"] = rng.integers(0, 2, (batch_size, config.num_labels)).astype(np.float32)
-        else:
-            batch["labels"] = rng.integers(0, config.num_labels, batch_size)
-    elif class_name == "FunnelForQuestionAnswering":
-        start = rng.integers(0, seq_len, batch_size)
-        start[-1] = seq_len + 4  # out of range: ignored by the loss
-        batch["start_positions"] = start
-        batch["end_positions"] = np.minimum(start + 2, seq_len + 4)
-    return batch
 
 
 # ------------------------------------------------------------------------------------------ compare
@@ -195,7 +121,7 @@ def _max_diff(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return float(diff.max()) if diff.size else 0.0, float(diff.mean()) if diff.size else 0.0
 
 
-def _forward_diff(ref: np.ndarray, ours: np.ndarray) -> tuple[float, float]:
+def forward_difference(ref: np.ndarray, ours: np.ndarray) -> tuple[float, float]:
     """Max and mean abs difference, divided by max(1, max|reference|).
 
     Absolute for O(1) tensors (hidden states, probabilities); relative for large ones such as MLM logits
@@ -238,7 +164,7 @@ def compare_models(reference, model, batch: dict[str, np.ndarray], seed: int = 0
     for key in ref_flat:
         if ref_flat[key].shape != our_flat[key].shape:
             raise AssertionError(f"{key}: shape {our_flat[key].shape}, reference {ref_flat[key].shape}")
-        report.forward[key], report.forward_mean[key] = _forward_diff(ref_flat[key], our_flat[key])
+        report.forward[key], report.forward_mean[key] = forward_difference(ref_flat[key], our_flat[key])
 
     weights = _objective_weights(ref_flat, seed)
     ref_obj = sum((getattr(ref_out, k) * torch.tensor(w)).sum() for k, w in weights.items())
@@ -269,7 +195,7 @@ def compare_models(reference, model, batch: dict[str, np.ndarray], seed: int = 0
     ref_out2 = reference(inputs_embeds=ref_embeds, **{k: torch.tensor(v) for k, v in rest.items()})
     our_out2 = model(inputs_embeds=our_embeds, **{k: paddle.to_tensor(v) for k, v in rest.items()})
     for key in weights:
-        report.forward[f"{key}(inputs_embeds)"], report.forward_mean[f"{key}(inputs_embeds)"] = _forward_diff(
+        report.forward[f"{key}(inputs_embeds)"], report.forward_mean[f"{key}(inputs_embeds)"] = forward_difference(
             _to_numpy(getattr(ref_out2, key)), _to_numpy(getattr(our_out2, key)))
     sum((getattr(ref_out2, k) * torch.tensor(w)).sum() for k, w in weights.items()).backward()
     sum((getattr(our_out2, k) * paddle.to_tensor(w)).sum() for k, w in weights.items()).backward()
@@ -295,10 +221,6 @@ def format_table(rows: list[tuple[str, ParityReport]]) -> str:
     return "\n".join(lines)
 
 
-def finite(value: float) -> bool:
-    return math.isfinite(value)
-
-
 # ------------------------------------------------------------------------------------ checkpoints
 def demo_reference_directory(directory, seed: int = 0) -> str:
     """A small random `transformers` FunnelModel saved to `directory` (no downloads)."""
@@ -315,22 +237,20 @@ def demo_reference_directory(directory, seed: int = 0) -> str:
 def compare_checkpoint(hf_dir, batch_size: int = 3, seq_len: int = 24, seed: int = 0) -> list[tuple[str, ParityReport]]:
     """Every head the checkpoint's body supports, loaded by `transformers` and converted by paddlefunnel."""
     torch, transformers = require_reference()
-    from .weights import model_class_for
-
     transformers.logging.set_verbosity_error()  # its 'newly initialized' notes for random heads are expected
 
     config = FunnelConfig.from_pretrained(hf_dir)
-    architecture = model_class_for(config).__name__
-    body = "FunnelBaseModel" if architecture in HEADS_OF_BODY["FunnelBaseModel"] else "FunnelModel"
+    saved = model_class_for(config).__name__
+    body = architecture(saved).body
     rows = []
     # The checkpoint's own architecture first, through the real directory loader.
-    ours = MODEL_CLASSES[architecture].from_pretrained(hf_dir)
+    ours = MODEL_CLASSES[saved].from_pretrained(hf_dir)
     torch.manual_seed(seed)
-    reference = getattr(transformers, architecture).from_pretrained(hf_dir).eval()
-    rows.append((f"{architecture} (from_pretrained)", compare_models(
-        reference, ours, sample_batch(ours.config, architecture, batch_size, seq_len, seed), seed)))
-    for head in HEADS_OF_BODY[body]:
-        if head == architecture:
+    reference = getattr(transformers, saved).from_pretrained(hf_dir).eval()
+    rows.append((f"{saved} (from_pretrained)", compare_models(
+        reference, ours, sample_batch(ours.config, saved, batch_size, seq_len, seed), seed)))
+    for head in heads_of_body(body):
+        if head == saved:
             continue
         overrides = {"num_labels": 2} if head == "FunnelForQuestionAnswering" else {}
         torch.manual_seed(seed)

@@ -4,10 +4,14 @@ Paddle's CPU wheel ships Intel MKL, which on AMD processors picks a generic code
 CPU handles AVX2; on this project's AMD EPYC machines that makes every matmul ~3x slower (measured:
 38 vs 107 GFLOP/s on one thread). We set MKL_DEBUG_CPU_TYPE=5 on AMD CPUs only, never overriding a
 value the user chose, and only when Paddle has not been imported yet (MKL reads it once, at load).
+
+This module is imported before Paddle on purpose (the package's `__init__` runs it first), so it imports
+`paddle` only inside the functions that run later.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 import warnings
@@ -87,8 +91,6 @@ def reuse_freed_memory() -> bool:
     """
     if os.environ.get("PADDLEFUNNEL_REUSE_FREED_MEMORY", "1") == "0" or not sys.platform.startswith("linux"):
         return False
-    import ctypes
-
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
@@ -102,8 +104,6 @@ def release_freed_memory() -> bool:
     """Hand memory kept by `reuse_freed_memory` back to the OS (glibc malloc_trim), e.g. between jobs."""
     if not sys.platform.startswith("linux"):
         return False
-    import ctypes
-
     try:
         return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
     except (OSError, AttributeError):

@@ -1,5 +1,6 @@
 """Funnel-Transformer in Paddle: embeddings -> pooled encoder blocks -> (decoder) -> task heads."""
 
+from .auto import MODEL_CLASSES, load_model, model_class_for
 from .heads import (
     FunnelForMaskedLM,
     FunnelForMultipleChoice,
@@ -20,20 +21,6 @@ from .outputs import (
     TokenClassifierOutput,
 )
 
-MODEL_CLASSES = {
-    cls.__name__: cls
-    for cls in (
-        FunnelModel,
-        FunnelBaseModel,
-        FunnelForPreTraining,
-        FunnelForMaskedLM,
-        FunnelForSequenceClassification,
-        FunnelForMultipleChoice,
-        FunnelForTokenClassification,
-        FunnelForQuestionAnswering,
-    )
-}
-
-__all__ = [*MODEL_CLASSES, "FunnelPreTrainedModel", "MODEL_CLASSES", "ModelOutput", "BaseModelOutput",
-           "FunnelForPreTrainingOutput", "MaskedLMOutput", "MultipleChoiceModelOutput",
+__all__ = [*MODEL_CLASSES, "FunnelPreTrainedModel", "MODEL_CLASSES", "load_model", "model_class_for",
+           "ModelOutput", "BaseModelOutput", "FunnelForPreTrainingOutput", "MaskedLMOutput", "MultipleChoiceModelOutput",
            "QuestionAnsweringModelOutput", "SequenceClassifierOutput", "TokenClassifierOutput"]

@@ -8,6 +8,8 @@ from collections.abc import Callable
 import paddle
 import paddle.nn.functional as F
 
+from ..errors import InputError
+
 
 def _gelu_tanh(x: paddle.Tensor) -> paddle.Tensor:
     # "gelu_new": the tanh approximation used by the released Funnel checkpoints.
@@ -51,4 +53,4 @@ def get_activation(name: str) -> Callable[[paddle.Tensor], paddle.Tensor]:
     try:
         return ACTIVATIONS[name]
     except KeyError:
-        raise ValueError(f"hidden_act={name!r} is not supported; choose one of {sorted(ACTIVATIONS)}") from None
+        raise InputError(f"hidden_act={name!r} is not supported; choose one of {sorted(ACTIVATIONS)}") from None

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import paddle
 import paddle.nn as nn
-import paddle.nn.functional as F
 
 from ..config import FunnelConfig
+from ..errors import InputError
 from .activations import get_activation
+from .inputs import as_tensor
 from .ops import Dropout, Linear, dim
-from .model import FunnelBaseModel, FunnelModel, FunnelPreTrainedModel, as_tensor
+from .losses import (
+    multiple_choice_loss,
+    replaced_token_loss,
+    sequence_classification_loss,
+    span_loss,
+    token_classification_loss,
+)
+from .model import FunnelBaseModel, FunnelModel, FunnelPreTrainedModel
 from .outputs import (
     FunnelForPreTrainingOutput,
     MaskedLMOutput,
@@ -20,7 +28,6 @@ from .outputs import (
 )
 
 Tensor = paddle.Tensor
-IGNORE_INDEX = -100  # label value excluded from token-level losses, as in PyTorch and transformers
 
 
 def _finish(output, return_dict: bool | None, config: FunnelConfig):
@@ -37,62 +44,6 @@ def _body_outputs(body, input_ids, attention_mask, token_type_ids, inputs_embeds
         output_hidden_states=output_hidden_states,
         return_dict=True,
     )
-
-
-# ------------------------------------------------------------------------------------------------ losses
-def sequence_classification_loss(logits: Tensor, labels: Tensor, num_labels: int, problem_type: str | None) -> Tensor:
-    """Regression for one label, cross-entropy for integer labels, BCE for multi-hot float labels."""
-    if problem_type is None:
-        if num_labels == 1:
-            problem_type = "regression"
-        elif labels.dtype in (paddle.int64, paddle.int32):
-            problem_type = "single_label_classification"
-        else:
-            problem_type = "multi_label_classification"
-    if problem_type == "regression":
-        labels = labels.astype(logits.dtype)
-        if num_labels == 1:
-            return F.mse_loss(logits.squeeze(), labels.squeeze())
-        return F.mse_loss(logits, labels)
-    if problem_type == "single_label_classification":
-        return F.cross_entropy(logits.reshape([-1, num_labels]), labels.reshape([-1]).astype("int64"))
-    return F.binary_cross_entropy_with_logits(logits, labels.astype(logits.dtype))
-
-
-def masked_cross_entropy(logits: Tensor, labels: Tensor, ignore_index: int) -> Tensor:
-    """Mean cross-entropy over the positions whose label is not `ignore_index` (NaN if there are none).
-
-    Paddle's own `cross_entropy(reduction="mean")` divides by all positions when ignored labels are
-    negative (e.g. -100); the reference divides by the kept ones, so the mean is taken here.
-    """
-    labels = labels.reshape([-1]).astype("int64")
-    keep = labels != ignore_index
-    safe_labels = paddle.where(keep, labels, paddle.zeros_like(labels))
-    losses = F.cross_entropy(logits.reshape([labels.shape[0], -1]), safe_labels, reduction="none").reshape([-1])
-    keep = keep.astype(losses.dtype)
-    return (losses * keep).sum() / keep.sum()
-
-
-def token_classification_loss(logits: Tensor, labels: Tensor) -> Tensor:
-    return masked_cross_entropy(logits, labels, IGNORE_INDEX)
-
-
-def span_loss(start_logits: Tensor, end_logits: Tensor, start_positions: Tensor, end_positions: Tensor) -> Tensor:
-    """Mean of start and end cross-entropies; positions outside the sequence are ignored, not errors."""
-    seq_len = start_logits.shape[1]
-    # Out-of-range targets (e.g. an answer cut off by truncation) are clamped to seq_len, then ignored.
-    start = start_positions.reshape([-1]).astype("int64").clip(0, seq_len)
-    end = end_positions.reshape([-1]).astype("int64").clip(0, seq_len)
-    return (masked_cross_entropy(start_logits, start, seq_len) + masked_cross_entropy(end_logits, end, seq_len)) / 2
-
-
-def replaced_token_loss(logits: Tensor, labels: Tensor, attention_mask: Tensor | None) -> Tensor:
-    """ELECTRA discriminator loss: BCE over real (unmasked) tokens, label 1 = replaced."""
-    labels = labels.astype(logits.dtype)
-    if attention_mask is None:
-        return F.binary_cross_entropy_with_logits(logits, labels)
-    active = attention_mask.reshape(logits.shape) == 1
-    return F.binary_cross_entropy_with_logits(paddle.masked_select(logits, active), paddle.masked_select(labels, active))
 
 
 # ------------------------------------------------------------------------------------------- head layers
@@ -212,7 +163,7 @@ class FunnelForMultipleChoice(FunnelPreTrainedModel):
         inputs_embeds = as_tensor(inputs_embeds)
         reference = input_ids if input_ids is not None else inputs_embeds
         if reference is None:
-            raise ValueError("pass input_ids or inputs_embeds")
+            raise InputError("pass input_ids or inputs_embeds")
         num_choices = dim(reference, 1)
 
         def flat(t: Tensor | None) -> Tensor | None:
@@ -223,7 +174,7 @@ class FunnelForMultipleChoice(FunnelPreTrainedModel):
         logits = self.classifier(out.last_hidden_state[:, 0]).reshape([-1, num_choices])
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(logits, as_tensor(labels).reshape([-1]).astype("int64"))
+            loss = multiple_choice_loss(logits, as_tensor(labels))
         result = MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions)
         return _finish(result, return_dict, self.config)
 
@@ -250,7 +201,7 @@ class FunnelForTokenClassification(FunnelPreTrainedModel):
 class FunnelForQuestionAnswering(FunnelPreTrainedModel):
     def __init__(self, config: FunnelConfig) -> None:
         if config.num_labels != 2:
-            raise ValueError(
+            raise InputError(
                 f"FunnelForQuestionAnswering needs config.num_labels == 2 (start and end logits), "
                 f"got {config.num_labels}"
             )

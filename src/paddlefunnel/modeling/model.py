@@ -10,20 +10,15 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
+from ..checkpoint import load_pretrained, save_pretrained
 from ..config import FunnelConfig
 from .attention import FunnelRelMultiheadAttention
 from .embeddings import FunnelEmbeddings
 from .encoder import FunnelDecoder, FunnelEncoder
+from .inputs import prepare_inputs
 from .outputs import BaseModelOutput
 
 Tensor = paddle.Tensor
-
-
-def as_tensor(value: Any, dtype: str | None = None) -> Tensor | None:
-    """Accept paddle tensors, numpy arrays or nested lists for every tensor argument."""
-    if value is None or isinstance(value, (paddle.Tensor, paddle.pir.Value)):
-        return value
-    return paddle.to_tensor(np.asarray(value), dtype=dtype)
 
 
 class FunnelPreTrainedModel(nn.Layer):
@@ -80,15 +75,11 @@ class FunnelPreTrainedModel(nn.Layer):
     # ------------------------------------------------------------------------------ loading / saving
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, **kwargs: Any):
-        """Load from a paddlefunnel or HuggingFace directory, a weights file, or a preset name (random)."""
-        from ..weights import load_pretrained
-
+        """Load from a paddlefunnel or HuggingFace directory, or a weights file with config.json beside it."""
         return load_pretrained(cls, path, **kwargs)
 
     def save_pretrained(self, directory: str | os.PathLike, hf_format: bool = False) -> None:
         """Write `config.json` + `model.safetensors` (Paddle layout, or HF layout with hf_format=True)."""
-        from ..weights import save_pretrained
-
         save_pretrained(self, directory, hf_format=hf_format)
 
     def num_parameters(self) -> int:
@@ -96,7 +87,7 @@ class FunnelPreTrainedModel(nn.Layer):
 
     def _embed(self, input_ids, attention_mask, token_type_ids, inputs_embeds):
         """Checked inputs with the reference's defaults, and the embedded tokens (bodies only)."""
-        input_ids, attention_mask, token_type_ids, inputs_embeds = _prepare_inputs(
+        input_ids, attention_mask, token_type_ids, inputs_embeds = prepare_inputs(
             input_ids, attention_mask, token_type_ids, inputs_embeds
         )
         return self.embeddings(input_ids, inputs_embeds=inputs_embeds), attention_mask, token_type_ids
@@ -106,32 +97,6 @@ class FunnelPreTrainedModel(nn.Layer):
 
     def _body(self):
         return getattr(self, self.base_model_prefix, self)
-
-
-def _prepare_inputs(input_ids, attention_mask, token_type_ids, inputs_embeds):
-    """Validate the input combination and fill the reference's defaults (all-ones mask, zero types)."""
-    input_ids = as_tensor(input_ids, "int64")
-    inputs_embeds = as_tensor(inputs_embeds)
-    if input_ids is not None and inputs_embeds is not None:
-        raise ValueError("pass either input_ids or inputs_embeds, not both")
-    if input_ids is None and inputs_embeds is None:
-        raise ValueError("pass input_ids or inputs_embeds")
-    shape = list(input_ids.shape if input_ids is not None else inputs_embeds.shape[:-1])
-    if len(shape) != 2:
-        raise ValueError(f"expected inputs of shape [batch, seq_len], got {shape}")
-    if shape[1] == 0:
-        raise ValueError("sequence length is 0: nothing to encode")
-    attention_mask = as_tensor(attention_mask)
-    token_type_ids = as_tensor(token_type_ids, "int64")
-    for name, value in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
-        if value is not None and list(value.shape) != shape:
-            raise ValueError(f"{name} has shape {list(value.shape)}, expected {shape} like the inputs")
-    like = input_ids if input_ids is not None else inputs_embeds[:, :, 0]  # shapes may be dynamic (to_static)
-    if attention_mask is None:
-        attention_mask = paddle.ones_like(like, dtype="float32")
-    if token_type_ids is None:
-        token_type_ids = paddle.zeros_like(like, dtype="int64")
-    return input_ids, attention_mask, token_type_ids, inputs_embeds
 
 
 def _flag(value: bool | None, default: bool) -> bool:

@@ -17,7 +17,6 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 Tensor = paddle.Tensor
-Length = "int | Tensor"  # a Python int in the dynamic graph, a 0-D int64 tensor in a static graph
 
 
 def in_dynamic_graph() -> bool:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .config import FunnelConfig
-from .modeling.pooling import can_pool, pooled_length
+from ..config import FunnelConfig
+from ..errors import InputError
+from ..registry import BASE_BODY, BODY
+from .pooling import can_pool, pooled_length
 
 BERT_MAX_POSITIONS = 512
 BERT_TOKEN_TYPES = 2
@@ -95,7 +97,7 @@ def _add(total: dict[str, int], part: dict[str, int]) -> None:
 
 def _check_sizes(seq_len: int, batch: int) -> None:
     if seq_len < 1 or batch < 1:
-        raise ValueError(f"seq_len={seq_len}, batch={batch}: expected positive numbers")
+        raise InputError(f"seq_len={seq_len}, batch={batch}: expected positive numbers")
 
 
 def funnel_cost(config: FunnelConfig, seq_len: int, decoder: bool = True, batch: int = 1) -> Cost:
@@ -105,7 +107,7 @@ def funnel_cost(config: FunnelConfig, seq_len: int, decoder: bool = True, batch:
     parts: dict[str, int] = {}
     for shape in shapes:
         _add(parts, attention_layer_flops(config, shape, batch))
-    name = "FunnelModel" if decoder else "FunnelBaseModel"
+    name = BODY if decoder else BASE_BODY
     return Cost(name, seq_len, batch, funnel_parameters(config, decoder), sum(parts.values()), parts)
 
 
