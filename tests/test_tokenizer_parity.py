@@ -16,6 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from paddlefunnel.tokenizer import FunnelTokenizer
+
 # Deterministic (derandomize, no example database) so CI sees the same examples every run.
 HYPOTHESIS = settings(
     max_examples=500, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -322,8 +324,6 @@ def test_tokenize_decode_and_conversions_match_reference(tokenizer_funnel, token
 def test_vocab_without_bos_eos_appends_them_like_reference(vocab_funnel_dir_without_bos_eos):
     from transformers import FunnelTokenizer as Reference
 
-    from paddlefunnel.tokenizer import FunnelTokenizer
-
     ours = FunnelTokenizer.from_pretrained(vocab_funnel_dir_without_bos_eos)
     ref = Reference.from_pretrained(str(vocab_funnel_dir_without_bos_eos))
     assert (ours.bos_token_id, ours.eos_token_id) == (30522, 30523) == (ref.bos_token_id, ref.eos_token_id)
@@ -343,8 +343,6 @@ def test_vocab_without_bos_eos_appends_them_like_reference(vocab_funnel_dir_with
 )
 def test_options_match_reference(vocab_funnel_dir, options):
     from transformers import FunnelTokenizer as Reference
-
-    from paddlefunnel.tokenizer import FunnelTokenizer
 
     ours = FunnelTokenizer.from_pretrained(vocab_funnel_dir, **options)
     ref = Reference.from_pretrained(str(vocab_funnel_dir), **options)
