@@ -3,7 +3,8 @@
 Everything here stops at raw examples; tokenisation and feature building live elsewhere.
 """
 
-from ._common import DataFormatError, Example, ExampleList, SkippedRow
+from ..errors import DataFormatError
+from ._common import Example, ExampleList, SkippedRow
 from .glue import GLUE_TASKS, GlueTaskSpec, glue_task, read_glue, write_glue_predictions
 from .squad import (
     SquadDataset,

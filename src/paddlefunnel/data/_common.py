@@ -1,4 +1,4 @@
-"""Pieces shared by the GLUE and tabular readers: the example record, the skipped-row report, file helpers."""
+"""Pieces shared by the readers: the example record, the skipped-row report, file helpers."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..errors import DataFormatError, MissingFileError
 
 logger = logging.getLogger("paddlefunnel.data")
 
@@ -50,17 +52,7 @@ class ExampleList(list):
         self.label_list = label_list
 
 
-class DataFormatError(ValueError):
-    """Input that does not have the expected layout; the message names the file and line."""
-
-    def __init__(self, path: str | os.PathLike, line: int | None, message: str) -> None:
-        self.path = str(path)
-        self.line = line
-        where = f"{self.path}, line {line}" if line is not None else self.path
-        super().__init__(f"{where}: {message}")
-
-
-def report_skipped(path: str | os.PathLike, skipped: list[SkippedRow], total: int) -> None:
+def _report_skipped(path: str | os.PathLike, skipped: list[SkippedRow], total: int) -> None:
     """Log one warning summarising the rows `skip_bad_rows` dropped, so skipping is never silent."""
     if skipped:
         first = "; ".join(f"line {row.line}: {row.reason}" for row in skipped[:3])
@@ -70,8 +62,9 @@ def report_skipped(path: str | os.PathLike, skipped: list[SkippedRow], total: in
 def collect_examples(path: str | os.PathLike, numbered_rows: Iterable[tuple[int, Any]],
                      parse: Callable[[int, Any], Example], skip_bad_rows: bool,
                      empty_message: str) -> tuple[list[Example], list[SkippedRow]]:
-    """Parse every (line, row); a row whose `parse` raises ValueError stops the read with its line named, or,
-    with `skip_bad_rows`, is left out and reported. A file that yields no example at all is an error."""
+    """Parse every (line, row); a row whose `parse` raises ValueError (its reason, without file or line) stops
+    the read with a DataFormatError naming both, or, with `skip_bad_rows`, is left out and reported. A file that
+    yields no example at all is an error."""
     examples: list[Example] = []
     skipped: list[SkippedRow] = []
     rows = 0
@@ -83,7 +76,7 @@ def collect_examples(path: str | os.PathLike, numbered_rows: Iterable[tuple[int,
             if not skip_bad_rows:
                 raise DataFormatError(path, line, str(err)) from None
             skipped.append(SkippedRow(str(path), line, str(err)))
-    report_skipped(path, skipped, rows)
+    _report_skipped(path, skipped, rows)
     if not examples:
         detail = f" (all {rows} rows were malformed)" if skipped else ""
         raise DataFormatError(path, None, f"{empty_message}{detail}")
@@ -92,13 +85,16 @@ def collect_examples(path: str | os.PathLike, numbered_rows: Iterable[tuple[int,
 
 def require_file(path: Path, what: str) -> Path:
     if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} does not exist" if not path.exists()
+        raise MissingFileError(f"{what} {path} does not exist" if not path.exists()
                                 else f"{what} {path} is not a file")
     return path
 
 
 def load_json(path: str | os.PathLike, what: str) -> Any:
-    """Parse a JSON file; a syntax error names the file, line and column."""
+    """Parse a JSON file of any top-level type; a syntax error names the file, line and column.
+
+    Not `io_utils.read_json_object`: data files may start with a byte-order mark (utf-8-sig), and their
+    errors are DataFormatErrors in the readers' "<file>, line N: ..." form."""
     path = require_file(Path(path), what)
     try:
         text = path.read_text(encoding="utf-8-sig")

@@ -1,7 +1,9 @@
 """Read the official SQuAD v1.1 / v2.0 JSON into `SquadExample`s, reporting every question it cannot use.
 
-Structure problems (a missing field, a wrong type, a duplicate question id) raise ValueError naming the file,
-the question id (or the article/paragraph position) and the field. Data problems are never silently mislabeled:
+Structure problems (a missing field, a wrong type, a duplicate question id) raise DataFormatError (an InputError)
+naming the file, the question id (or the article/paragraph position) and the field. `squad_questions` is that
+check, the only one: `paddlefunnel.metrics.squad` applies it to the data it scores.
+Data problems are never silently mislabeled:
 - an answer whose `answer_start` is out of range, or whose text differs from `context` at `answer_start`, is
   listed in `report.bad_answers`; for training it is dropped, and a question left with no usable answer is
   skipped; for evaluation it is kept (the official scoring uses only the answer texts);
@@ -13,12 +15,15 @@ every skipped question is listed in `report.skipped` with its reason, and a non-
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._common import DataFormatError, load_json, logger
+from ..errors import DataFormatError
+from ._common import load_json, logger
+
+Source = str | os.PathLike  # a file, or the name errors give an in-memory document
 
 
 @dataclass
@@ -75,65 +80,84 @@ class SquadDataset:
 
 
 # ------------------------------------------------------------------------------------------- structure
-def _get(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str, path: Path) -> Any:
+# The one check of SQuAD's structure, for the readers here and for `paddlefunnel.metrics.squad`. `source` names
+# the data in errors: the file, or what the caller calls an in-memory document ("SQuAD dataset").
+Question = tuple[str, str, Mapping[str, Any]]  # (title, context, qa)
+
+
+def _get(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str, source: Source) -> Any:
     if key not in obj:
-        raise DataFormatError(path, None, f"{where}: missing field {key!r}")
+        raise DataFormatError(source, None, f"{where}: missing field {key!r}")
     value = obj[key]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise DataFormatError(path, None, f"{where}: field {key!r} is {type(value).__name__}, expected {names}")
+        raise DataFormatError(source, None, f"{where}: field {key!r} is {type(value).__name__}, expected {names}")
     return value
 
 
-def _as_object(value: Any, where: str, path: Path) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise DataFormatError(path, None, f"{where} is {type(value).__name__}, expected an object")
+def _as_object(value: Any, where: str, source: Source) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise DataFormatError(source, None, f"{where} is {type(value).__name__}, expected an object")
     return value
 
 
-def _walk(document: Any, path: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(title, context, qa) for every question, after checking the structure and the fields' types."""
-    document = _as_object(document, "the top level", path)
-    articles = _get(document, "data", list, "the top level", path)
-    seen: set[str] = set()
+def _walk(document: Any, source: Source) -> Iterator[Question]:
+    """Every question, after checking the structure, the fields' types and that no id occurs twice."""
+    document = _as_object(document, "the top level", source)
+    articles = _get(document, "data", list, "the top level", source)
+    seen: dict[str, str] = {}
     for a, article in enumerate(articles):
         where = f"data[{a}]"
-        article = _as_object(article, where, path)
+        article = _as_object(article, where, source)
         title = article.get("title", "")
-        for p, paragraph in enumerate(_get(article, "paragraphs", list, where, path)):
+        for p, paragraph in enumerate(_get(article, "paragraphs", list, where, source)):
             where = f"data[{a}].paragraphs[{p}]"
-            paragraph = _as_object(paragraph, where, path)
-            context = _get(paragraph, "context", str, where, path)
-            for q, qa in enumerate(_get(paragraph, "qas", list, where, path)):
-                qa = _as_object(qa, f"{where}.qas[{q}]", path)
-                qid = _get(qa, "id", str, f"{where}.qas[{q}]", path)
+            paragraph = _as_object(paragraph, where, source)
+            context = _get(paragraph, "context", str, where, source)
+            for q, qa in enumerate(_get(paragraph, "qas", list, where, source)):
+                qa = _as_object(qa, f"{where}.qas[{q}]", source)
+                qid = _get(qa, "id", str, f"{where}.qas[{q}]", source)
                 if qid in seen:
-                    raise DataFormatError(path, None, f"question {qid!r} ({where}.qas[{q}]): the id occurs twice")
-                seen.add(qid)
-                _check_question(qa, qid, path)
+                    raise DataFormatError(source, None, f"question {qid!r} occurs more than once: the id occurs "
+                                                        f"twice, at {seen[qid]} and {where}.qas[{q}]")
+                seen[qid] = f"{where}.qas[{q}]"
+                _check_question(qa, qid, source)
                 yield str(title), context, qa
 
 
-def _check_question(qa: dict[str, Any], qid: str, path: Path) -> None:
+def _check_question(qa: Mapping[str, Any], qid: str, source: Source) -> None:
     where = f"question {qid!r}"
-    _get(qa, "question", str, where, path)
-    answers = _get(qa, "answers", list, where, path)
+    _get(qa, "question", str, where, source)
+    if "answers" not in qa:  # the one field whose absence is easily meant as "no answer"
+        raise DataFormatError(source, None, f"{where} has no field 'answers' (a question without an answer has "
+                                            "an empty list)")
+    answers = _get(qa, "answers", list, where, source)
     if "is_impossible" in qa:
-        impossible = _get(qa, "is_impossible", bool, where, path)
+        impossible = _get(qa, "is_impossible", bool, where, source)
         if impossible and answers:
-            raise DataFormatError(path, None, f"{where}: is_impossible is true but 'answers' is not empty")
+            raise DataFormatError(source, None, f"{where}: is_impossible is true but 'answers' is not empty")
     for i, answer in enumerate(answers):
-        answer = _as_object(answer, f"{where} answers[{i}]", path)
-        _get(answer, "text", str, f"{where} answers[{i}]", path)
-        _get(answer, "answer_start", int, f"{where} answers[{i}]", path)
+        answer = _as_object(answer, f"{where} answers[{i}]", source)
+        _get(answer, "text", str, f"{where} answers[{i}]", source)
+        _get(answer, "answer_start", int, f"{where} answers[{i}]", source)
 
 
-def _version(questions: list[tuple[str, str, dict[str, Any]]]) -> str:
-    """Same rule as the evaluator: v2.0 if any question has `is_impossible` or no answer."""
+def squad_questions(document: Any, source: Source) -> list[Question]:
+    """(title, context, qa) for every question of a SQuAD document (the file's top-level object), checked:
+    a structure problem raises DataFormatError naming `source`, the question id (or the article / paragraph
+    position) and the field; so does a document without questions."""
+    questions = list(_walk(document, source))
+    if not questions:
+        raise DataFormatError(source, None, "it holds no questions")
+    return questions
+
+
+def squad_version(questions: Iterable[Question]) -> str:
+    """'2.0' if any question has an `is_impossible` field or no gold answer (v1.1 cannot score it), else '1.1'."""
     return "2.0" if any("is_impossible" in qa or not qa["answers"] for _, _, qa in questions) else "1.1"
 
 
-def _span_problem(context: str, answer: dict[str, Any]) -> str | None:
+def _span_problem(context: str, answer: Mapping[str, Any]) -> str | None:
     text, start = answer["text"], answer["answer_start"]
     if not text.strip():
         return "empty answer text"
@@ -146,7 +170,7 @@ def _span_problem(context: str, answer: dict[str, Any]) -> str | None:
     return None
 
 
-def _example(title: str, context: str, qa: dict[str, Any], training: bool,
+def _example(title: str, context: str, qa: Mapping[str, Any], training: bool,
              report: SquadReadReport) -> SquadExample | None:
     qid = qa["id"]
     if not context.strip():
@@ -178,43 +202,53 @@ def read_squad(path: str | os.PathLike, training: bool = False) -> SquadDataset:
     `training=False` keeps them for evaluation. See the module docstring for the rules.
     """
     path = Path(path)
-    questions = list(_walk(load_json(path, "SQuAD file"), path))
-    if not questions:
-        raise DataFormatError(path, None, "the file holds no questions")
+    questions = squad_questions(load_json(path, "SQuAD file"), path)
     report = SquadReadReport(str(path), num_questions=len(questions))
     examples = [ex for ex in (_example(t, c, qa, training, report) for t, c, qa in questions) if ex is not None]
     if report:
         logger.warning("%s", report.summary())
     if not examples:
         raise DataFormatError(path, None, f"no usable questions: {report.summary()}")
-    return SquadDataset(examples, _version(questions), report)
+    return SquadDataset(examples, squad_version(questions), report)
 
 
 def load_squad_dataset_for_eval(path: str | os.PathLike) -> list[dict[str, Any]]:
     """The file's `data` list, checked for structure, unchanged: what `squad_evaluate` takes."""
     path = Path(path)
     document = load_json(path, "SQuAD file")
-    if sum(1 for _ in _walk(document, path)) == 0:  # walks every question: each is checked
-        raise DataFormatError(path, None, "the file holds no questions")
+    squad_questions(document, path)
     return document["data"]
+
+
+# ---------------------------------------------------------------------------------- predictions, na_probs
+def check_predictions(predictions: Mapping[str, Any], source: Source) -> dict[str, str]:
+    """Question id -> answer text ('' for no answer), checked; errors name `source`."""
+    for qid, text in predictions.items():
+        if not isinstance(text, str):
+            raise DataFormatError(source, None, f"the prediction for {qid!r} is {type(text).__name__}, expected "
+                                                "a string ('' for no answer)")
+    return dict(predictions)
+
+
+def check_na_probs(na_probs: Mapping[str, Any], source: Source) -> dict[str, float]:
+    """Question id -> probability of "no answer", checked and as floats; errors name `source`."""
+    for qid, value in na_probs.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise DataFormatError(source, None, f"the na_prob for {qid!r} is {value!r}, expected a number")
+    return {qid: float(value) for qid, value in na_probs.items()}
+
+
+def _read_object(path: Path, what: str) -> Mapping[str, Any]:
+    return _as_object(load_json(path, what), "the top level", path)
 
 
 def read_squad_predictions(path: str | os.PathLike) -> dict[str, str]:
     """A predictions file: one JSON object, question id -> answer text ('' for no answer)."""
     path = Path(path)
-    predictions = _as_object(load_json(path, "predictions file"), "the top level", path)
-    for qid, text in predictions.items():
-        if not isinstance(text, str):
-            raise DataFormatError(path, None, f"the prediction for {qid!r} is {type(text).__name__}, expected a "
-                                              "string ('' for no answer)")
-    return predictions
+    return check_predictions(_read_object(path, "predictions file"), path)
 
 
 def read_na_probs(path: str | os.PathLike) -> dict[str, float]:
     """A no-answer probability file: one JSON object, question id -> number."""
     path = Path(path)
-    probs = _as_object(load_json(path, "na_prob file"), "the top level", path)
-    for qid, value in probs.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise DataFormatError(path, None, f"the na_prob for {qid!r} is {value!r}, expected a number")
-    return {qid: float(value) for qid, value in probs.items()}
+    return check_na_probs(_read_object(path, "na_prob file"), path)

@@ -24,6 +24,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError, OutputExistsError
 from ..io_utils import atomic_directory, atomic_write_text
 
 SYNTHETIC_GLUE_TASK = "QNLI"
@@ -112,10 +113,10 @@ def write_synthetic_glue(out_dir: str | os.PathLike, n_train: int = 4000, n_dev:
     """
     for name, n in (("n_train", n_train), ("n_dev", n_dev), ("n_test", n_test)):
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"{name}={n!r}: expected a positive integer")
+            raise InputError(f"{name}={n!r}: expected a positive integer")
     target = Path(out_dir) / SYNTHETIC_GLUE_TASK
     if target.exists() and not (target / SYNTHETIC_MARKER).is_file():
-        raise FileExistsError(f"{target} exists and was not written by write_synthetic_glue; not replacing it")
+        raise OutputExistsError(f"{target} exists and was not written by write_synthetic_glue; not replacing it")
     with atomic_directory(target) as tmp:
         (tmp / "train.tsv").write_text(_pair_split(n_train, seed * 3, True), encoding="utf-8")
         (tmp / "dev.tsv").write_text(_pair_split(n_dev, seed * 3 + 1, True), encoding="utf-8")
@@ -163,7 +164,7 @@ def _paragraph(rng: random.Random, facts: dict[str, dict[str, str]], country: st
 def synthetic_squad(n_articles: int, seed: int = 0, version_2: bool = True) -> dict[str, Any]:
     """The SQuAD JSON document that `write_synthetic_squad` writes."""
     if isinstance(n_articles, bool) or not isinstance(n_articles, int) or n_articles < 1:
-        raise ValueError(f"n_articles={n_articles!r}: expected a positive integer")
+        raise InputError(f"n_articles={n_articles!r}: expected a positive integer")
     rng = random.Random(seed)
     facts = world()
     data = []

@@ -20,31 +20,41 @@ import math
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from ._common import DataFormatError, Example, ExampleList, collect_examples, require_file
+from ..errors import DataFormatError, InputError
+from ._common import Example, ExampleList, collect_examples, require_file
 
 FORMATS = ("csv", "tsv", "jsonl")
 TASKS = ("classification", "regression")
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
+class _BadRow(NamedTuple):
+    """A row that could not even be split into fields; parsing it raises `reason` (or skips it)."""
+
+    reason: str
+
+
+Record = dict[str, Any] | _BadRow
+
+
 def detect_format(path: str | os.PathLike, format: str | None = None) -> str:
     """The explicit `format`, else the one the extension names."""
     if format is not None:
         if format not in FORMATS:
-            raise ValueError(f"format {format!r} is unknown; expected one of {', '.join(FORMATS)}")
+            raise InputError(f"format {format!r} is unknown; expected one of {', '.join(FORMATS)}")
         return format
     suffix = Path(path).suffix.lower()
     if suffix not in _EXTENSIONS:
-        raise ValueError(f"{path}: cannot tell the format from the extension {suffix or '(none)'!r}; expected "
+        raise InputError(f"{path}: cannot tell the format from the extension {suffix or '(none)'!r}; expected "
                          f"{', '.join(_EXTENSIONS)} or pass format= one of {', '.join(FORMATS)}")
     return _EXTENSIONS[suffix]
 
 
 # ----------------------------------------------------------------------------------------- raw records
 def _delimited_records(path: Path, delimiter: str, quoting: int,
-                       wanted: Sequence[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+                       wanted: Sequence[str]) -> Iterator[tuple[int, Record]]:
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
         try:
@@ -60,8 +70,7 @@ def _delimited_records(path: Path, delimiter: str, quoting: int,
                 if not row or row == [""]:
                     continue
                 if len(row) != len(names):
-                    yield reader.line_num, {"__error__": f"expected {len(names)} fields like the header, found "
-                                                         f"{len(row)}"}
+                    yield reader.line_num, _BadRow(f"expected {len(names)} fields like the header, found {len(row)}")
                     continue
                 yield reader.line_num, dict(zip(names, row))
         except UnicodeDecodeError as err:
@@ -70,7 +79,7 @@ def _delimited_records(path: Path, delimiter: str, quoting: int,
             raise DataFormatError(path, reader.line_num, f"CSV syntax error: {err}") from None
 
 
-def _jsonl_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _jsonl_records(path: Path) -> Iterator[tuple[int, Record]]:
     with open(path, encoding="utf-8-sig") as handle:
         line = 0
         try:
@@ -80,10 +89,10 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 try:
                     record = json.loads(text)
                 except json.JSONDecodeError as err:
-                    yield line, {"__error__": f"invalid JSON at column {err.colno}: {err.msg}"}
+                    yield line, _BadRow(f"invalid JSON at column {err.colno}: {err.msg}")
                     continue
                 if not isinstance(record, dict):
-                    yield line, {"__error__": f"expected a JSON object, got {type(record).__name__}"}
+                    yield line, _BadRow(f"expected a JSON object, got {type(record).__name__}")
                     continue
                 yield line, record
         except UnicodeDecodeError as err:
@@ -137,7 +146,7 @@ def _discover_labels(labels: Sequence[str]) -> tuple[str, ...]:
 
 
 # ---------------------------------------------------------------------------------------------- reader
-def _records(path: Path, fmt: str, wanted: Sequence[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+def _records(path: Path, fmt: str, wanted: Sequence[str]) -> Iterator[tuple[int, Record]]:
     if fmt == "jsonl":
         return _jsonl_records(path)
     delimiter, quoting = ("\t", csv.QUOTE_NONE) if fmt == "tsv" else (",", csv.QUOTE_MINIMAL)
@@ -147,7 +156,7 @@ def _records(path: Path, fmt: str, wanted: Sequence[str]) -> Iterator[tuple[int,
 def _columns(text_columns: str | Sequence[str]) -> tuple[str, ...]:
     columns = (text_columns,) if isinstance(text_columns, str) else tuple(text_columns)
     if not 1 <= len(columns) <= 2 or not all(isinstance(c, str) and c for c in columns):
-        raise ValueError(f"text_columns={text_columns!r}: expected one or two column names")
+        raise InputError(f"text_columns={text_columns!r}: expected one or two column names")
     return columns
 
 
@@ -165,11 +174,11 @@ def read_tabular(
     """Examples from a CSV/TSV/JSONL file; `label_column=None` reads unlabelled data (labels None).
 
     The result's `label_list` is the classification label vocabulary (given or discovered). A malformed row
-    raises DataFormatError (a ValueError) naming the file, line and column, unless `skip_bad_rows`: then it is
+    raises DataFormatError (an InputError) naming the file, line and column, unless `skip_bad_rows`: then it is
     left out, listed in `skipped` and summarised in one logged warning.
     """
     if task not in TASKS:
-        raise ValueError(f"task {task!r} is unknown; expected one of {', '.join(TASKS)}")
+        raise InputError(f"task {task!r} is unknown; expected one of {', '.join(TASKS)}")
     columns = _columns(text_columns)
     path = require_file(Path(path), "data file")
     fmt = detect_format(path, format)
@@ -184,10 +193,10 @@ def read_tabular(
     return ExampleList(examples, skipped, known if task == "classification" else None)
 
 
-def _example(record: dict[str, Any], columns: tuple[str, ...], label_column: str | None, id_column: str | None,
+def _example(record: Record, columns: tuple[str, ...], label_column: str | None, id_column: str | None,
              task: str, known: tuple[str, ...] | None, line: int) -> Example:
-    if "__error__" in record:
-        raise ValueError(record["__error__"])
+    if isinstance(record, _BadRow):
+        raise ValueError(record.reason)
     label: str | float | None = None
     if label_column is not None:
         raw = _raw_label(record, label_column)

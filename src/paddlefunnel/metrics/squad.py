@@ -12,6 +12,9 @@ A warning says how many predictions are missing.
 
 Version: `version="1.1"` or `"2.0"`, or automatic: v2.0 when any question carries an `is_impossible` field
 (every question in a v2.0 file does, none in a v1.1 file) or has an empty `answers` list (v1.1 cannot score it).
+
+The data set, the predictions and the na_probs are checked by `paddlefunnel.data.squad`, the owner of SQuAD's
+format, with the same rules as when they are read from files.
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ import collections
 import re
 import string
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from ..data.squad import Question, check_na_probs, check_predictions, squad_questions, squad_version
+from ..errors import InputError
 
 _PUNCTUATION = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
@@ -70,69 +76,29 @@ def f1_score_v2(gold: str, prediction: str) -> float:
 
 
 # ------------------------------------------------------------------------------------------ the data set
-def _articles(dataset: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
-    if isinstance(dataset, Mapping):
-        if "data" not in dataset:
-            raise ValueError("SQuAD dataset: expected the file's top-level object with a 'data' list, or that list")
-        dataset = dataset["data"]
-    if not isinstance(dataset, Sequence) or isinstance(dataset, (str, bytes)):
-        raise ValueError(f"SQuAD dataset: expected a list of articles, got {type(dataset).__name__}")
-    return dataset
+Dataset = Sequence[Mapping[str, Any]] | Mapping[str, Any]  # the file's `data` list, or its top-level object
 
 
-def _field(obj: Any, key: str, where: str) -> Any:
-    if not isinstance(obj, Mapping):
-        raise ValueError(f"SQuAD dataset: {where} is {type(obj).__name__}, expected an object")
-    if key not in obj:
-        raise ValueError(f"SQuAD dataset: {where} has no field {key!r}")
-    return obj[key]
+def _questions(dataset: Dataset) -> list[Question]:
+    document = dataset if isinstance(dataset, Mapping) else {"data": dataset}
+    return squad_questions(document, "SQuAD dataset")
 
 
-def _questions(dataset: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    for a, article in enumerate(_articles(dataset)):
-        for p, paragraph in enumerate(_field(article, "paragraphs", f"data[{a}]")):
-            for q, qa in enumerate(_field(paragraph, "qas", f"data[{a}].paragraphs[{p}]")):
-                where = f"data[{a}].paragraphs[{p}].qas[{q}]"
-                qid = _field(qa, "id", where)
-                answers = _field(qa, "answers", f"question {qid!r} ({where})")
-                if not isinstance(answers, list):
-                    raise ValueError(f"SQuAD dataset: question {qid!r}: 'answers' must be a list")
-                for i, answer in enumerate(answers):
-                    text = _field(answer, "text", f"question {qid!r} answers[{i}]")
-                    if not isinstance(text, str):
-                        raise ValueError(f"SQuAD dataset: question {qid!r} answers[{i}].text must be a string")
-                yield qa
-
-
-def detect_version(dataset: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> str:
+def detect_version(dataset: Dataset) -> str:
     """'2.0' if any question has an `is_impossible` field or no gold answer, else '1.1'."""
-    for qa in _questions(dataset):
-        if "is_impossible" in qa or not qa["answers"]:
-            return "2.0"
-    return "1.1"
+    return squad_version(_questions(dataset))
 
 
-def _gold_answers(dataset: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> dict[str, list[str]]:
-    gold: dict[str, list[str]] = {}
-    for qa in _questions(dataset):
-        qid = qa["id"]
-        if qid in gold:
-            raise ValueError(f"SQuAD dataset: question id {qid!r} occurs more than once")
-        gold[qid] = [answer["text"] for answer in qa["answers"]]
-    if not gold:
-        raise ValueError("SQuAD dataset: it holds no questions")
-    return gold
+def _gold_answers(questions: list[Question]) -> dict[str, list[str]]:
+    return {qa["id"]: [answer["text"] for answer in qa["answers"]] for _, _, qa in questions}
 
 
 # ------------------------------------------------------------------------------------------- evaluation
 def _check_predictions(predictions: Mapping[str, Any], gold: Mapping[str, list[str]]) -> list[str]:
     if not isinstance(predictions, Mapping):
-        raise ValueError(f"SQuAD predictions: expected a mapping question id -> answer text, got "
+        raise InputError(f"SQuAD predictions: expected a mapping question id -> answer text, got "
                          f"{type(predictions).__name__}")
-    for qid, text in predictions.items():
-        if not isinstance(text, str):
-            raise ValueError(f"SQuAD predictions: the prediction for {qid!r} is {type(text).__name__}, expected a "
-                             "string ('' for no answer)")
+    check_predictions(predictions, "SQuAD predictions")
     missing = [qid for qid in gold if qid not in predictions]
     if missing:
         warnings.warn(f"SQuAD evaluation: {len(missing)} of {len(gold)} questions have no prediction and score 0 "
@@ -150,7 +116,7 @@ def _evaluate_v1(gold: Mapping[str, list[str]], predictions: Mapping[str, str]) 
         if qid not in predictions:
             continue
         if not answers:
-            raise ValueError(f"SQuAD v1.1 evaluation: question {qid!r} has no gold answer (use version 2.0)")
+            raise InputError(f"SQuAD v1.1 evaluation: question {qid!r} has no gold answer (use version 2.0)")
         exact += max(exact_score(a, predictions[qid]) for a in answers)
         f1 += max(f1_score_v1(a, predictions[qid]) for a in answers)
     return {"exact_match": 100.0 * exact / len(gold), "f1": 100.0 * f1 / len(gold)}
@@ -214,18 +180,13 @@ def find_best_threshold(predictions: Mapping[str, str], scores: Mapping[str, flo
 def _check_na_probs(na_probs: Mapping[str, Any], predictions: Mapping[str, str],
                     gold: Mapping[str, list[str]]) -> dict[str, float]:
     if not isinstance(na_probs, Mapping):
-        raise ValueError(f"SQuAD na_probs: expected a mapping question id -> probability, got "
+        raise InputError(f"SQuAD na_probs: expected a mapping question id -> probability, got "
                          f"{type(na_probs).__name__}")
     lacking = [qid for qid in gold if qid in predictions and qid not in na_probs]
     if lacking:
-        raise ValueError(f"SQuAD na_probs: {len(lacking)} predicted questions have no na_prob "
+        raise InputError(f"SQuAD na_probs: {len(lacking)} predicted questions have no na_prob "
                          f"(first: {', '.join(lacking[:5])})")
-    checked: dict[str, float] = {}
-    for qid, prob in na_probs.items():
-        if isinstance(prob, bool) or not isinstance(prob, (int, float)):
-            raise ValueError(f"SQuAD na_probs: the value for {qid!r} is {prob!r}, expected a number")
-        checked[qid] = float(prob)
-    return checked
+    return check_na_probs(na_probs, "SQuAD na_probs")
 
 
 def _evaluate_v2(gold: Mapping[str, list[str]], predictions: Mapping[str, str],
@@ -247,8 +208,17 @@ def _evaluate_v2(gold: Mapping[str, list[str]], predictions: Mapping[str, str],
     return result
 
 
+def _requested_version(version: str | None) -> str | None:
+    """'1.1' or '2.0' as asked, or None to detect it from the data."""
+    if version is None or version == "auto":
+        return None
+    if str(version) not in _VERSIONS:
+        raise InputError(f"SQuAD version {version!r} is unknown; expected '1.1', '2.0' or None (detect)")
+    return _VERSIONS[str(version)]
+
+
 def squad_evaluate(
-    dataset: Sequence[Mapping[str, Any]] | Mapping[str, Any],
+    dataset: Dataset,
     predictions: Mapping[str, str],
     na_probs: Mapping[str, float] | None = None,
     na_prob_thresh: float = 1.0,
@@ -256,22 +226,19 @@ def squad_evaluate(
 ) -> dict[str, float]:
     """Score `predictions` (question id -> answer text, '' = no answer) like the official SQuAD scripts.
 
-    `dataset` is the file's `data` list (or the whole top-level object). v1.1 returns `exact_match` and `f1`;
-    v2.0 returns `exact`, `f1`, `total`, the `HasAns_*` / `NoAns_*` breakdowns and, when `na_probs` (question id
-    -> probability of "no answer") is given, `best_exact`, `best_exact_thresh`, `best_f1`, `best_f1_thresh`.
-    All scores are percentages.
+    `dataset` is the file's `data` list (or the whole top-level object), checked as `read_squad` checks a file.
+    v1.1 returns `exact_match` and `f1`; v2.0 returns `exact`, `f1`, `total`, the `HasAns_*` / `NoAns_*`
+    breakdowns and, when `na_probs` (question id -> probability of "no answer") is given, `best_exact`,
+    `best_exact_thresh`, `best_f1`, `best_f1_thresh`. All scores are percentages.
     """
-    if version is None or version == "auto":
-        version = detect_version(dataset)
-    elif str(version) in _VERSIONS:
-        version = _VERSIONS[str(version)]
-    else:
-        raise ValueError(f"SQuAD version {version!r} is unknown; expected '1.1', '2.0' or None (detect)")
-    gold = _gold_answers(dataset)
+    requested = _requested_version(version)
+    questions = _questions(dataset)
+    version = requested or squad_version(questions)
+    gold = _gold_answers(questions)
     _check_predictions(predictions, gold)
     if version == "1.1":
         if na_probs is not None:
-            raise ValueError("SQuAD v1.1 evaluation takes no na_probs (no-answer probabilities are a v2.0 notion)")
+            raise InputError("SQuAD v1.1 evaluation takes no na_probs (no-answer probabilities are a v2.0 notion)")
         return _evaluate_v1(gold, predictions)
     if na_probs is not None:
         na_probs = _check_na_probs(na_probs, predictions, gold)
