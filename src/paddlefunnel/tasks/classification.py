@@ -6,24 +6,25 @@ Funnel's outputs depend on padding, so fixed-length features keep predictions in
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..data import Example, read_glue, read_tabular, write_glue_predictions
-from ..data.glue import glue_task
-from ..io_utils import atomic_write_text
+from ..data import Example, glue_task, read_glue, read_tabular, write_glue_predictions
+from ..io_utils import read_json_object
 from ..metrics import classification_metrics, glue_metrics, main_metric, regression_metrics
 from ..modeling import FunnelForSequenceClassification
+from ..registry import TASK_FILE, architecture
 from ..tokenizer import FunnelTokenizer
-from ..training import ArrayDataset, Trainer, TrainingArguments
-from .common import build_model, resolve_tokenizer
+from ..training import ArrayDataset, Trainer, TrainingArguments, init_distributed, predict_arrays
+from .common import build_model, resolve_tokenizer, save_sidecar, write_results
 
-RESULTS_FILE = "eval_results.json"
+DEFAULT_MAX_SEQ_LENGTH = 128  # of a model saved without task settings
+OUTPUTS = architecture(FunnelForSequenceClassification.__name__).outputs  # logits
 
 
 @dataclass
@@ -92,7 +93,7 @@ class ClassificationRun:
     model: str
     tokenizer: str | None = None
     train_vocab: int = 0
-    max_seq_length: int = 128
+    max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH
     ignore_mismatched_sizes: bool = False
 
 
@@ -113,38 +114,36 @@ def train_classifier(run: ClassificationRun, args: TrainingArguments) -> dict[st
     def compute_metrics(predictions: dict[str, np.ndarray]) -> dict[str, float]:
         return task.score(task.decode(predictions["logits"]), dev_data.arrays["labels"])
 
+    settings = {"task": task.name, "max_seq_length": run.max_seq_length, "label_list": task.label_list}
     trainer = Trainer(model, args, train_data, dev_data, compute_metrics if dev_data else None,
                       main_metric=task.main_metric if dev_data else "loss",
-                      save_extra=lambda directory: _save_sidecar(directory, tokenizer, run))
+                      save_extra=partial(save_sidecar, tokenizer=tokenizer, settings_file=TASK_FILE, settings=settings))
     result = trainer.train()
     summary = {"task": task.name, "steps": result.global_step, "best_step": result.best_step,
                "best_" + task.main_metric: result.best_metric, "stopped_early": result.stopped_early,
                "train_examples": len(run.train), "dev_examples": len(run.dev or [])}
     if trainer.is_main:
-        atomic_write_text(Path(args.output_dir) / RESULTS_FILE, json.dumps(summary, indent=2) + "\n")
+        write_results(args.output_dir, summary)
     return summary
 
 
-def _save_sidecar(directory: Path, tokenizer: FunnelTokenizer, run: ClassificationRun) -> None:
-    """The tokenizer and the task's settings travel with every saved model, so it can be used on its own."""
-    tokenizer.save_pretrained(directory)
-    settings = {"task": run.task.name, "max_seq_length": run.max_seq_length, "label_list": run.task.label_list}
-    (directory / "task.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+def read_task_settings(model_dir: str | Path) -> dict[str, Any]:
+    """The classification settings saved beside a model (task, max_seq_length, label_list); {} when absent."""
+    path = Path(model_dir) / TASK_FILE
+    return read_json_object(path, "task settings file") if path.is_file() else {}
 
 
 def load_for_inference(model_dir: str | Path) -> tuple[FunnelForSequenceClassification, FunnelTokenizer, int]:
-    model_dir = Path(model_dir)
+    """Model, tokenizer and the max_seq_length it was trained with."""
     model = FunnelForSequenceClassification.from_pretrained(model_dir)
     tokenizer = FunnelTokenizer.from_pretrained(model_dir)
-    settings_file = model_dir / "task.json"
-    max_len = json.loads(settings_file.read_text())["max_seq_length"] if settings_file.is_file() else 128
-    return model, tokenizer, max_len
+    return model, tokenizer, int(read_task_settings(model_dir).get("max_seq_length", DEFAULT_MAX_SEQ_LENGTH))
 
 
-def predict_logits(model, tokenizer: FunnelTokenizer, examples: Sequence[Example], max_seq_length: int,
-                   batch_size: int = 64) -> np.ndarray:
-    args = TrainingArguments(output_dir="unused", eval_batch_size=batch_size, progress=False)
-    return Trainer(model, args).predict(encode(examples, tokenizer, max_seq_length))["logits"]
+def predict_logits(model: FunnelForSequenceClassification, tokenizer: FunnelTokenizer, examples: Sequence[Example],
+                   max_seq_length: int, batch_size: int = 64) -> np.ndarray:
+    features = encode(examples, tokenizer, max_seq_length)
+    return predict_arrays(model, features, OUTPUTS, batch_size, *init_distributed())["logits"]
 
 
 # ------------------------------------------------------------------------------------------------ GLUE

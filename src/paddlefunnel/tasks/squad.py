@@ -13,26 +13,29 @@ import json
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..data import SquadExample, read_squad
-from ..data.squad import load_squad_dataset_for_eval
-from ..io_utils import atomic_write_text
+from ..data import SquadExample, load_squad_dataset_for_eval, read_squad
+from ..errors import InputError
+from ..io_utils import atomic_write_text, read_json_object
 from ..metrics import squad_evaluate
 from ..modeling import FunnelForQuestionAnswering
+from ..registry import SQUAD_SETTINGS_FILE, architecture
 from ..tokenizer import FunnelTokenizer
-from ..training import ArrayDataset, Trainer, TrainingArguments
-from .common import build_model, resolve_tokenizer
+from ..training import ArrayDataset, Trainer, TrainingArguments, init_distributed, predict_arrays
+from .common import build_model, resolve_tokenizer, save_sidecar, write_results
 
 logger = logging.getLogger("paddlefunnel")
 
 PREDICTIONS_FILE = "predictions.json"
 NBEST_FILE = "nbest_predictions.json"
 NULL_ODDS_FILE = "null_odds.json"
+QA_OUTPUTS = architecture(FunnelForQuestionAnswering.__name__).outputs  # start_logits, end_logits
 
 
 @dataclass
@@ -47,10 +50,10 @@ class SquadSettings:
 
     def __post_init__(self) -> None:
         if self.max_query_length + 3 >= self.max_seq_length:
-            raise ValueError(f"max_query_length={self.max_query_length} leaves no room for context in "
+            raise InputError(f"max_query_length={self.max_query_length} leaves no room for context in "
                              f"max_seq_length={self.max_seq_length}")
         if not 0 <= self.doc_stride < self.max_seq_length - self.max_query_length - 3:
-            raise ValueError(f"doc_stride={self.doc_stride} must be smaller than the context part of a window "
+            raise InputError(f"doc_stride={self.doc_stride} must be smaller than the context part of a window "
                              f"({self.max_seq_length - self.max_query_length - 3} tokens)")
 
 
@@ -101,7 +104,7 @@ def build_features(examples: Sequence[SquadExample], tokenizer: FunnelTokenizer,
     if skipped:
         logger.warning("SQuAD: %d questions skipped (first: %s)", len(skipped), "; ".join(f"{q}: {r}" for q, r in skipped[:3]))
     if not usable:
-        raise ValueError("no usable SQuAD questions: " + "; ".join(f"{q}: {r}" for q, r in skipped[:5]))
+        raise InputError("no usable SQuAD questions: " + "; ".join(f"{q}: {r}" for q, r in skipped[:5]))
     questions = _cut_questions([examples[i].question for i in usable], tokenizer, settings.max_query_length)
     contexts = [examples[i].context for i in usable]
     encoded = tokenizer(questions, contexts, truncation="only_second", max_length=settings.max_seq_length,
@@ -213,51 +216,49 @@ def _features_dataset(features: SquadFeatures, with_labels: bool) -> ArrayDatase
     return ArrayDataset({k: features.arrays[k] for k in keys})
 
 
-def _score(dev_file: str, predictions: dict, null_odds: dict, settings: SquadSettings) -> dict[str, float]:
-    dataset = load_squad_dataset_for_eval(dev_file)
-    return squad_evaluate(dataset, predictions, null_odds if settings.version_2_with_negative else None)
+def _score(gold: list[dict[str, Any]], predictions: dict, null_odds: dict, settings: SquadSettings) -> dict[str, float]:
+    """Official scores of `predictions` against `gold` (the file's `data` list)."""
+    return squad_evaluate(gold, predictions, null_odds if settings.version_2_with_negative else None)
 
 
 def train_squad(train_file: str, dev_file: str | None, args: TrainingArguments, model: str,
                 settings: SquadSettings, tokenizer: str | None = None, train_vocab: int = 0,
                 ignore_mismatched_sizes: bool = False) -> dict[str, Any]:
-    train = read_squad(train_file, training=True)
-    if train.report.skipped or train.report.bad_answers:
-        print(train.report.summary())
+    """Fine-tune (or train from scratch), keep the best dev-F1 checkpoint in `<out>/best`, return a summary."""
+    train = read_squad(train_file, training=True)  # its read report is logged by the reader
     corpus = [t for e in train.examples for t in (e.question, e.context)]
     tok = resolve_tokenizer(model, tokenizer, train_vocab, corpus)
     net = build_model(FunnelForQuestionAnswering, model, tok, ignore_mismatched_sizes, seed=args.seed, num_labels=2)
     train_features = build_features(train.examples, tok, settings, training=True)
     dev = read_squad(dev_file) if dev_file else None
     dev_features = build_features(dev.examples, tok, settings) if dev else None
-    print(f"SQuAD: {len(train.examples)} training questions -> {len(train_features)} windows"
-          + (f"; {len(dev.examples)} dev questions -> {len(dev_features)} windows" if dev else ""))
+    dev_gold = load_squad_dataset_for_eval(dev_file) if dev else None
+    logger.info("SQuAD: %d training questions -> %d windows%s", len(train.examples), len(train_features),
+                f"; {len(dev.examples)} dev questions -> {len(dev_features)} windows" if dev else "")
 
     def compute_metrics(outputs: dict[str, np.ndarray]) -> dict[str, float]:
         predictions, _, null_odds = postprocess_predictions(dev.examples, dev_features, outputs["start_logits"],
                                                             outputs["end_logits"], settings)
-        return _score(dev_file, predictions, null_odds, settings)
+        return _score(dev_gold, predictions, null_odds, settings)
 
-    def save_sidecar(directory: Path) -> None:
-        tok.save_pretrained(directory)
-        (directory / "squad_settings.json").write_text(json.dumps(settings.__dict__, indent=2) + "\n")
-
+    sidecar = partial(save_sidecar, tokenizer=tok, settings_file=SQUAD_SETTINGS_FILE, settings=asdict(settings))
     trainer = Trainer(net, args, _features_dataset(train_features, True),
                       _features_dataset(dev_features, False) if dev else None,
-                      compute_metrics if dev else None, main_metric="f1",
-                      prediction_keys=("start_logits", "end_logits"), save_extra=save_sidecar)
+                      compute_metrics if dev else None, main_metric="f1", prediction_keys=QA_OUTPUTS,
+                      save_extra=sidecar)
     result = trainer.train()
     summary = {"steps": result.global_step, "best_step": result.best_step, "best_f1": result.best_metric,
                "final_metrics": result.final_metrics, "train_questions": len(train.examples),
                "train_windows": len(train_features)}
     if trainer.is_main:
-        atomic_write_text(Path(args.output_dir) / "eval_results.json", json.dumps(summary, indent=2) + "\n")
+        write_results(args.output_dir, summary)
     return summary
 
 
 def load_settings(model_dir: str | Path, **overrides: Any) -> SquadSettings:
-    path = Path(model_dir) / "squad_settings.json"
-    saved = json.loads(path.read_text()) if path.is_file() else {}
+    """The settings saved beside a model (defaults when there are none), then the overrides that are not None."""
+    path = Path(model_dir) / SQUAD_SETTINGS_FILE
+    saved = read_json_object(path, "SQuAD settings file") if path.is_file() else {}
     return SquadSettings(**{**saved, **{k: v for k, v in overrides.items() if v is not None}})
 
 
@@ -269,9 +270,7 @@ def predict_squad(data_file: str, model_dir: str, out_dir: str, batch_size: int 
     model = FunnelForQuestionAnswering.from_pretrained(model_dir)
     tokenizer = FunnelTokenizer.from_pretrained(model_dir)
     features = build_features(data.examples, tokenizer, settings)
-    trainer = Trainer(model, TrainingArguments(output_dir=out_dir, eval_batch_size=batch_size, progress=False),
-                      prediction_keys=("start_logits", "end_logits"))
-    outputs = trainer.predict(_features_dataset(features, False))
+    outputs = predict_arrays(model, _features_dataset(features, False), QA_OUTPUTS, batch_size, *init_distributed())
     predictions, nbest, null_odds = postprocess_predictions(data.examples, features, outputs["start_logits"],
                                                             outputs["end_logits"], settings)
     written = write_prediction_files(out_dir, predictions, nbest,
@@ -279,5 +278,5 @@ def predict_squad(data_file: str, model_dir: str, out_dir: str, batch_size: int 
     result: dict[str, Any] = {"questions": len(data.examples), "windows": len(features),
                               "files": [str(p) for p in written], "skipped": features.skipped}
     if any(e.answers or e.is_impossible for e in data.examples):
-        result["metrics"] = _score(data_file, predictions, null_odds, settings)
+        result["metrics"] = _score(load_squad_dataset_for_eval(data_file), predictions, null_odds, settings)
     return result
