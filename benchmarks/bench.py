@@ -8,7 +8,7 @@ Inference: FunnelBaseModel and FunnelModel, small and intermediate presets, batc
 Training: one AdamW step of FunnelForSequenceClassification (small-base), batch 8, sequence 128.
 Each timing is the minimum over interleaved repeats (the implementations alternate, in alternating order),
 after warm-up runs; ratios are reference time / our time. Peak memory is measured in a separate process per
-implementation (peak RSS above the process's size after imports). FLOPs come from `paddlefunnel.flops`; the
+implementation (peak RSS above the process's size after imports). FLOPs come from `paddlefunnel.modeling.flops`; the
 matmul ceiling is the best fp32 GEMM rate of either framework, measured in the same run.
 """
 
@@ -33,7 +33,7 @@ import torch
 import transformers
 
 from paddlefunnel import FunnelConfig
-from paddlefunnel.flops import funnel_cost
+from paddlefunnel.modeling.flops import funnel_cost
 from paddlefunnel.runtime import release_freed_memory, reuse_freed_memory, use_all_cpu_cores
 
 HERE = Path(__file__).resolve().parent
@@ -135,8 +135,8 @@ def main_output(out) -> object:
 
 def inference_impls(case: Case, reference, ours, inputs: dict[str, np.ndarray], workdir: Path):
     """name -> callable returning the main output as numpy."""
-    from paddlefunnel.export import INPUT_NAMES, _exportable, _input_spec, export_model
-    from paddlefunnel.inference import Predictor
+    from paddlefunnel.deploy import Predictor, export_model
+    from paddlefunnel.deploy.export import INPUT_NAMES, static_model
 
     torch_inputs = {k: torch.tensor(v) for k, v in inputs.items()}
     paddle_inputs = {k: paddle.to_tensor(v) for k, v in inputs.items()}
@@ -147,7 +147,7 @@ def inference_impls(case: Case, reference, ours, inputs: dict[str, np.ndarray], 
     if bf16_is_fast():
         predictors["inference_bf16"] = Predictor(export_dir, device="cpu", threads=threads(), batch_size=BATCH,
                                                  precision="bf16")
-    static = paddle.jit.to_static(_exportable(ours), input_spec=_input_spec(2), full_graph=True)
+    static = static_model(ours)
 
     def run_reference(bf16: bool = False):
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -338,7 +338,7 @@ def probe_memory(case: Case, impl: str, export_dir: str | None) -> float:
                 with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=impl == "reference_bf16"):
                     model(**tensors)
     elif impl in ("inference", "inference_bf16"):
-        from paddlefunnel.inference import Predictor
+        from paddlefunnel.deploy import Predictor
 
         precision = "bf16" if impl == "inference_bf16" else "fp32"
         predictor = Predictor(export_dir, device="cpu", threads=threads(), batch_size=BATCH, precision=precision)
@@ -350,9 +350,9 @@ def probe_memory(case: Case, impl: str, export_dir: str | None) -> float:
         if case.kind == "training":
             run = paddle_train_step(model, inputs)
         elif impl == "to_static":
-            from paddlefunnel.export import INPUT_NAMES, _exportable, _input_spec
+            from paddlefunnel.deploy.export import INPUT_NAMES, static_model
 
-            static = paddle.jit.to_static(_exportable(model), input_spec=_input_spec(2), full_graph=True)
+            static = static_model(model)
             tensors = [paddle.to_tensor(inputs[name]) for name in INPUT_NAMES]
 
             def run():
@@ -390,7 +390,7 @@ def measure_memory(rows: list[Row], export_dirs: dict[str, str]) -> None:
 
 
 def export_for_memory(case: Case, directory: Path) -> str:
-    from paddlefunnel.export import export_model
+    from paddlefunnel.deploy import export_model
 
     config = FunnelConfig.from_preset(case.preset, num_labels=2)
     _paddle_model(case, config).save_pretrained(directory / "model")
@@ -446,7 +446,7 @@ def report(rows: list[Row], ceiling: float, repeats: int, command: str, thread_c
         f"{SETTLE_SECONDS} s pause (Paddle's OpenMP threads spin for 200 ms after each run and would slow whatever "
         f"runs next). Ratio: reference time / "
         f"our time, against the reference at the same precision (bf16 rows: transformers under bf16 autocast). "
-        f"GFLOP/s: `paddlefunnel.flops` count (2 x multiply-adds of the matrix products; the relative-"
+        f"GFLOP/s: `paddlefunnel.modeling.flops` count (2 x multiply-adds of the matrix products; the relative-"
         f"position term counted as the reference computes it; training step = 3 x forward) / time. Matmul ceiling "
         f"measured in the same run: {ceiling:.0f} GFLOP/s (best fp32 GEMM of either framework; bf16 rows can exceed it). "
         f"Peak memory: "

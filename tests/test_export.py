@@ -11,19 +11,12 @@ import pytest
 
 from model_utils import tiny
 from paddlefunnel import MODEL_CLASSES, FunnelConfig
-from paddlefunnel.export import (
-    EXPORT_FILE,
-    OUTPUT_NAMES,
-    ExportError,
-    ExportInfo,
-    dynamic_outputs,
-    export_model,
-    max_difference,
-    min_seq_len,
-    run_onnx,
-    sample_inputs,
-)
-from paddlefunnel.inference import Predictor
+from paddlefunnel.deploy import ExportInfo, Predictor, export_model
+from paddlefunnel.deploy.export import dynamic_outputs, max_difference, min_seq_len
+from paddlefunnel.deploy.runners import OnnxRunner, PaddleInferenceRunner
+from paddlefunnel.errors import ExportError
+from paddlefunnel.modeling.inputs import sample_batch
+from paddlefunnel.registry import ARCHITECTURES, EXPORT_FILE
 
 HAS_ONNX = all(importlib.util.find_spec(m) is not None for m in ("paddle2onnx", "onnxruntime"))
 HEAD_LABELS = {"FunnelForSequenceClassification": 3, "FunnelForTokenClassification": 5}
@@ -47,7 +40,7 @@ def shapes_for(config: FunnelConfig) -> list[tuple[int, int]]:
     return [(1, min_seq_len(config)), (2, 13), (3, 24), (2, 41)]
 
 
-@pytest.fixture(scope="module", params=sorted(OUTPUT_NAMES))
+@pytest.fixture(scope="module", params=sorted(ARCHITECTURES))
 def exported(request, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("export")
     directory, model = build(tmp_path, request.param)
@@ -60,7 +53,7 @@ def test_export_writes_program_config_and_description(exported):
     head, model, out, info = exported
     assert {"model.json", "model.pdiparams", "config.json", EXPORT_FILE} <= {p.name for p in out.iterdir()}
     assert ExportInfo.read(out) == info
-    assert info.architecture == head and info.outputs == OUTPUT_NAMES[head]
+    assert info.architecture == head and info.outputs == ARCHITECTURES[head].outputs
     assert FunnelConfig.from_pretrained(out).architectures == [head]
     assert info.max_differences["paddle_inference"] <= TOLERANCE
 
@@ -69,10 +62,10 @@ def test_paddle_inference_matches_dynamic_graph_at_several_shapes(exported):
     head, model, out, info = exported
     predictor = Predictor(out, device="cpu", batch_size=2)  # batch_size 2: batches of 3 are split and re-joined
     for seed, (batch, length) in enumerate(shapes_for(model.config)):
-        inputs = sample_inputs(model.config, batch, length, info.input_rank, seed=seed)
+        inputs = sample_batch(model.config, head, batch, length, seed=seed, labels=False)
         expected = dynamic_outputs(model, inputs)
         got = predictor.run(**inputs)
-        assert list(got) == list(OUTPUT_NAMES[head])
+        assert list(got) == list(ARCHITECTURES[head].outputs)
         difference = max_difference(expected, list(got.values()))
         assert difference <= TOLERANCE, (head, batch, length, difference)
 
@@ -81,9 +74,10 @@ def test_paddle_inference_matches_dynamic_graph_at_several_shapes(exported):
 def test_onnx_matches_dynamic_graph_at_several_shapes(exported):
     head, model, out, info = exported
     assert info.onnx == "model.onnx" and (out / "model.onnx").is_file()
+    runner = OnnxRunner(out / "model.onnx")
     for seed, (batch, length) in enumerate(shapes_for(model.config)):
-        inputs = sample_inputs(model.config, batch, length, info.input_rank, seed=seed)
-        difference = max_difference(dynamic_outputs(model, inputs), run_onnx(out / "model.onnx", inputs))
+        inputs = sample_batch(model.config, head, batch, length, seed=seed, labels=False)
+        difference = max_difference(dynamic_outputs(model, inputs), runner.run(inputs))
         assert difference <= TOLERANCE, (head, batch, length, difference)
 
 
@@ -98,11 +92,11 @@ def test_configuration_options_export_exactly(tmp_path, option, onnx):
     export_model(directory, out, onnx=onnx, quiet=True, check_shapes=((2, 16),))
     predictor = Predictor(out, device="cpu")
     for seed, (batch, length) in enumerate(shapes_for(model.config)):
-        inputs = sample_inputs(model.config, batch, length, seed=seed)
+        inputs = sample_batch(model.config, "FunnelModel", batch, length, seed=seed, labels=False)
         expected = dynamic_outputs(model, inputs)
         assert max_difference(expected, list(predictor.run(**inputs).values())) <= TOLERANCE
         if onnx:
-            assert max_difference(expected, run_onnx(out / "model.onnx", inputs)) <= TOLERANCE
+            assert max_difference(expected, OnnxRunner(out / "model.onnx").run(inputs)) <= TOLERANCE
 
 
 def test_tokenizer_and_task_files_travel_with_the_export(tmp_path):
@@ -134,11 +128,9 @@ def test_export_refuses_a_non_empty_target_unless_overwrite(tmp_path):
 
 
 def test_export_that_does_not_reproduce_the_model_is_rejected_and_not_kept(tmp_path, monkeypatch):
-    import paddlefunnel.export as export
-
     directory, _ = build(tmp_path, "FunnelBaseModel")
-    real = export.run_paddle_inference
-    monkeypatch.setattr(export, "run_paddle_inference", lambda d, x: [o + 1e-3 for o in real(d, x)])
+    real = PaddleInferenceRunner.run
+    monkeypatch.setattr(PaddleInferenceRunner, "run", lambda runner, x: [o + 1e-3 for o in real(runner, x)])
     with pytest.raises(ExportError, match=r"differ from the dynamic graph by [0-9.e-]+ \(> 1e-05\) on inputs of shape"):
         export_model(directory, tmp_path / "out", quiet=True)
     assert not (tmp_path / "out").exists()
@@ -159,7 +151,7 @@ def test_reading_an_export_description_names_the_problem(tmp_path):
 def test_exported_program_refuses_inputs_shorter_than_it_supports(exported):
     head, model, out, info = exported
     predictor = Predictor(out, device="cpu")
-    inputs = sample_inputs(model.config, 1, info.min_seq_len, info.input_rank)
+    inputs = sample_batch(model.config, head, 1, info.min_seq_len, labels=False)
     too_short = {k: v[..., : info.min_seq_len - 1] for k, v in inputs.items()}
     with pytest.raises(ValueError, match=f"too short.*at least {info.min_seq_len}"):
         predictor.run(**too_short)

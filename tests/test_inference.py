@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import paddle
@@ -11,8 +12,7 @@ import pytest
 from model_utils import tiny
 from paddlefunnel import FunnelConfig, FunnelForQuestionAnswering, FunnelForSequenceClassification, FunnelTokenizer
 from paddlefunnel.data import SquadExample, demo_corpus
-from paddlefunnel.export import export_model
-from paddlefunnel.inference import Predictor, predict_jsonl
+from paddlefunnel.deploy import Predictor, export_model, predict_jsonl
 from paddlefunnel.tasks.squad import SquadSettings, build_features, postprocess_predictions
 
 LABELS = ["entailment", "neutral", "contradiction"]
@@ -145,7 +145,7 @@ def test_bad_arguments(classifier, tmp_path):
         Predictor(export, device="cpu").predict(["a", "b"], ["c"])
 
 
-def test_jsonl_bad_lines_are_reported_and_the_rest_processed(classifier, tmp_path, capsys):
+def test_jsonl_bad_lines_are_reported_and_the_rest_processed(classifier, tmp_path, caplog):
     _, export = classifier
     source = tmp_path / "in.jsonl"
     source.write_text('{"id": "a", "text": "druma", "text_pair": "a river"}\n'
@@ -154,14 +154,15 @@ def test_jsonl_bad_lines_are_reported_and_the_rest_processed(classifier, tmp_pat
                       '{"txt": "x"}\n'
                       '["a list"]\n'
                       '{"text": "what is the capital of kaldor ?"}\n', encoding="utf-8")
-    result = predict_jsonl(Predictor(export, device="cpu"), source, tmp_path / "out.jsonl", progress=False)
+    with caplog.at_level(logging.WARNING, logger="paddlefunnel"):
+        result = predict_jsonl(Predictor(export, device="cpu"), source, tmp_path / "out.jsonl", progress=False)
     assert result.written == 2 and [e.line for e in result.errors] == [2, 4, 5]
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [r.get("id") for r in rows] == ["a", None, None, None, None]
     assert rows[1] == {"line": 2, "error": "not valid JSON (Expecting value)"}
     assert "missing field 'text'" in rows[2]["error"] and "expected a JSON object" in rows[3]["error"]
     assert rows[4]["label"] in LABELS
-    err = capsys.readouterr().err
+    err = caplog.text
     assert f"{source}:2: error: not valid JSON" in err and f"{source}:4: error: missing field 'text'" in err
 
 

@@ -9,32 +9,33 @@ encoded them (fixed-length padding from the saved task settings), so predictions
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
+from tqdm import tqdm
 
-from .config import FunnelConfig
-from .export import INPUT_NAMES, ExportInfo, inference_config
-from .io_utils import read_json_object
-from .runtime import restore_cpu_threads, reuse_freed_memory
+from ..config import FunnelConfig
+from ..data import SquadExample
+from ..errors import InputError, MissingFileError
+from ..io_utils import atomic_path
+from ..registry import architecture_serving
+from ..runtime import reuse_freed_memory
+from ..tasks.classification import DEFAULT_MAX_SEQ_LENGTH, read_task_settings
+from ..tasks.squad import build_features, load_settings, postprocess_predictions
+from ..tokenizer import FunnelTokenizer
+from .export import INPUT_NAMES, ExportInfo
+from .runners import DEVICES, PaddleInferenceRunner, default_device
 
-CLASSIFICATION = "FunnelForSequenceClassification"
-QUESTION_ANSWERING = "FunnelForQuestionAnswering"
-DEFAULT_MAX_SEQ_LENGTH = 128  # classification models exported without task settings
-TASK_FILE = "task.json"
+logger = logging.getLogger("paddlefunnel")
 
-
-def default_device() -> str:
-    """"gpu" when Paddle is built with CUDA and sees a GPU, else "cpu"."""
-    import paddle
-
-    if paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:
-        return "gpu"
-    return "cpu"
+CLASSIFICATION = architecture_serving("classification")
+QUESTION_ANSWERING = architecture_serving("question_answering")
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -61,12 +62,10 @@ class Predictor:
 
     def __init__(self, directory: str | os.PathLike, device: str = "auto", threads: int | None = None,
                  batch_size: int = 32, precision: str = "fp32") -> None:
-        from paddle import inference
-
-        if device not in ("auto", "cpu", "gpu"):
-            raise ValueError(f"device={device!r}: expected 'auto', 'cpu' or 'gpu'")
+        if device not in ("auto", *DEVICES):
+            raise InputError(f"device={device!r}: expected 'auto', 'cpu' or 'gpu'")
         if batch_size < 1:
-            raise ValueError(f"batch_size={batch_size}: expected a positive number")
+            raise InputError(f"batch_size={batch_size}: expected a positive number")
         self.directory = Path(directory)
         self.info = ExportInfo.read(self.directory)
         self.config = FunnelConfig.from_pretrained(self.directory)
@@ -74,7 +73,7 @@ class Predictor:
         self.batch_size = batch_size
         reuse_freed_memory()  # a serving process: avoid page faults on every intermediate tensor (see runtime)
         self.precision = precision
-        self._predictor = inference.create_predictor(inference_config(self.directory, self.device, threads, precision))
+        self._runner = PaddleInferenceRunner(self.directory, self.device, threads, precision)
         self._tokenizer = None
 
     # ------------------------------------------------------------------------------------------ raw
@@ -92,9 +91,9 @@ class Predictor:
         expected_rank = self.info.input_rank
         if input_ids.ndim != expected_rank:
             layout = "[batch, choices, seq_len]" if expected_rank == 3 else "[batch, seq_len]"
-            raise ValueError(f"input_ids has shape {list(input_ids.shape)}; {self.architecture} expects {layout}")
+            raise InputError(f"input_ids has shape {list(input_ids.shape)}; {self.architecture} expects {layout}")
         if input_ids.shape[-1] < self.info.min_seq_len:
-            raise ValueError(f"sequences of {input_ids.shape[-1]} tokens are too short for the exported program: "
+            raise InputError(f"sequences of {input_ids.shape[-1]} tokens are too short for the exported program: "
                              f"it needs at least {self.info.min_seq_len} (pad the inputs)")
         arrays = {"input_ids": input_ids,
                   "attention_mask": np.ones_like(input_ids) if attention_mask is None else attention_mask,
@@ -102,31 +101,21 @@ class Predictor:
         for name in INPUT_NAMES[1:]:
             arrays[name] = np.asarray(arrays[name], dtype=np.int64)
             if arrays[name].shape != input_ids.shape:
-                raise ValueError(f"{name} has shape {list(arrays[name].shape)}, expected {list(input_ids.shape)}")
+                raise InputError(f"{name} has shape {list(arrays[name].shape)}, expected {list(input_ids.shape)}")
         chunks: list[list[np.ndarray]] = []
         for start in range(0, len(input_ids), self.batch_size):
-            chunks.append(self._run_batch({k: v[start:start + self.batch_size] for k, v in arrays.items()}))
+            chunks.append(self._runner.run({k: v[start:start + self.batch_size] for k, v in arrays.items()}))
         return {name: np.concatenate([chunk[i] for chunk in chunks]) for i, name in enumerate(self.info.outputs)}
-
-    def _run_batch(self, arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
-        predictor = self._predictor
-        for name in predictor.get_input_names():
-            predictor.get_input_handle(name).copy_from_cpu(np.ascontiguousarray(arrays[name]))
-        predictor.run()
-        restore_cpu_threads()  # a predictor run leaves Paddle's dynamic graph on one thread
-        return [predictor.get_output_handle(name).copy_to_cpu() for name in predictor.get_output_names()]
 
     # ---------------------------------------------------------------------------------------- text
     @property
-    def tokenizer(self):
+    def tokenizer(self) -> FunnelTokenizer:
         if self._tokenizer is None:
-            from .tokenizer import FunnelTokenizer
-
             try:
                 self._tokenizer = FunnelTokenizer.from_pretrained(self.directory)
             except (FileNotFoundError, OSError) as err:
-                raise FileNotFoundError(f"{self.directory}: no tokenizer files (vocab.txt or tokenizer.json) in the "
-                                        f"export, so raw text cannot be encoded ({err})") from None
+                raise MissingFileError(f"{self.directory}: no tokenizer files (vocab.txt or tokenizer.json) in the "
+                                       f"export, so raw text cannot be encoded ({err})") from None
         return self._tokenizer
 
     def predict(self, texts: str | Sequence[str], pairs: str | Sequence[str | None] | None = None) -> list[dict[str, Any]]:
@@ -139,7 +128,7 @@ class Predictor:
         if pairs is not None:
             pairs = [pairs] if isinstance(pairs, str) else list(pairs)
             if len(pairs) != len(texts):
-                raise ValueError(f"{len(texts)} texts but {len(pairs)} pairs")
+                raise InputError(f"{len(texts)} texts but {len(pairs)} pairs")
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"text {i} is {type(text).__name__}, expected str")
@@ -147,20 +136,16 @@ class Predictor:
             return self._classify(texts, pairs)
         if self.architecture == QUESTION_ANSWERING:
             if pairs is None or any(p is None for p in pairs):
-                raise ValueError("question answering needs a context for every question (pairs / --text-pair)")
+                raise InputError("question answering needs a context for every question (pairs / --text-pair)")
             return self._answer(texts, pairs)
-        raise ValueError(f"{self.directory} holds a {self.architecture}, which has no classification or question "
+        raise InputError(f"{self.directory} holds a {self.architecture}, which has no classification or question "
                          f"answering head: predict() supports {CLASSIFICATION} and {QUESTION_ANSWERING} "
                          f"(Predictor.run gives the raw outputs of any head)")
 
     # -------------------------------------------------------------------------------- classification
-    def _task_settings(self) -> dict[str, Any]:
-        path = self.directory / TASK_FILE
-        return read_json_object(path, "task settings file") if path.is_file() else {}
-
     def label_names(self) -> list[str] | None:
         """Label names (from the training task settings, else the config's id2label); None for regression."""
-        settings = self._task_settings()
+        settings = read_task_settings(self.directory)
         if "label_list" in settings:
             return None if settings["label_list"] is None else [str(label) for label in settings["label_list"]]
         if self.config.num_labels == 1 or self.config.problem_type == "regression":
@@ -168,7 +153,7 @@ class Predictor:
         return [str(self.config.id2label.get(i, f"LABEL_{i}")) for i in range(self.config.num_labels)]
 
     def _classify(self, texts: list[str], pairs: list[str | None] | None) -> list[dict[str, Any]]:
-        max_length = max(int(self._task_settings().get("max_seq_length", DEFAULT_MAX_SEQ_LENGTH)),
+        max_length = max(int(read_task_settings(self.directory).get("max_seq_length", DEFAULT_MAX_SEQ_LENGTH)),
                          self.info.min_seq_len)
         if pairs is not None and all(p is None for p in pairs):
             pairs = None
@@ -190,12 +175,9 @@ class Predictor:
 
     # ------------------------------------------------------------------------------ question answering
     def _answer(self, questions: list[str], contexts: list[str]) -> list[dict[str, Any]]:
-        from .data import SquadExample
-        from .tasks.squad import build_features, load_settings, postprocess_predictions
-
         settings = load_settings(self.directory)
         if settings.max_seq_length < self.info.min_seq_len:
-            raise ValueError(f"max_seq_length={settings.max_seq_length} is below the {self.info.min_seq_len} tokens "
+            raise InputError(f"max_seq_length={settings.max_seq_length} is below the {self.info.min_seq_len} tokens "
                              f"the exported program needs")
         examples = [SquadExample(qas_id=str(i), question=q, context=c, answers=[])
                     for i, (q, c) in enumerate(zip(questions, contexts))]
@@ -234,16 +216,16 @@ class JsonlResult:
 def _text_fields(record: Any, question_answering: bool) -> tuple[str, str | None]:
     """(text, pair) of one input object: {"text", "text_pair"} or, for QA, {"question", "context"}."""
     if not isinstance(record, dict):
-        raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+        raise InputError(f"expected a JSON object, got {type(record).__name__}")
     first, second = ("question", "context") if question_answering and "question" in record else ("text", "text_pair")
     if first not in record:
         wanted = '"text" (and "text_pair")' + (' or "question" and "context"' if question_answering else "")
-        raise ValueError(f"missing field {first!r}: each line needs {wanted}")
+        raise InputError(f"missing field {first!r}: each line needs {wanted}")
     text, pair = record[first], record.get(second)
     if not isinstance(text, str) or not (pair is None or isinstance(pair, str)):
-        raise ValueError(f"fields {first!r} and {second!r} must be strings")
+        raise InputError(f"fields {first!r} and {second!r} must be strings")
     if question_answering and pair is None:
-        raise ValueError(f"missing field {second!r}: question answering needs a context")
+        raise InputError(f"missing field {second!r}: question answering needs a context")
     return text, pair
 
 
@@ -251,58 +233,55 @@ def predict_jsonl(predictor: Predictor, input_path: str | os.PathLike, output_pa
                   chunk_size: int = 256, progress: bool = True) -> JsonlResult:
     """One JSON object per input line -> one JSON object per output line (stdout without `output_path`).
 
-    A line that is not a JSON object with the needed text fields is reported (line number and reason, on
-    stderr and as {"line", "error"} in the output at its place); the other lines are still predicted.
+    A line that is not a JSON object with the needed text fields is reported (logged as a warning,
+    "{path}:{line}: error: {reason}", returned in `errors`, and written as {"line", "error"} at its place in
+    the output); the other lines are still predicted.
     """
-    import sys
-
-    from tqdm import tqdm
-
-    from .io_utils import atomic_path
-
     input_path = Path(input_path)
     if not input_path.is_file():
-        raise FileNotFoundError(f"{input_path}: no such input file")
-    question_answering = predictor.architecture == QUESTION_ANSWERING
+        raise MissingFileError(f"{input_path}: no such input file")
     with input_path.open(encoding="utf-8") as handle:
         lines = [(number, line) for number, line in enumerate(handle, start=1) if line.strip()]
-    errors: list[LineError] = []
-    written = 0
-
-    def write_all(out) -> None:
-        nonlocal written
-        bar = tqdm(total=len(lines), desc="predict", unit="line", disable=not progress, file=sys.stderr)
-        for start in range(0, len(lines), chunk_size):
-            rows: list[tuple[int, Any, str | None, str | None]] = []  # (line, record, text, pair); text None = error
-            for number, line in lines[start:start + chunk_size]:
-                try:
-                    record = json.loads(line)
-                    text, pair = _text_fields(record, question_answering)
-                    rows.append((number, record, text, pair))
-                except (json.JSONDecodeError, ValueError) as err:
-                    message = f"not valid JSON ({err.msg})" if isinstance(err, json.JSONDecodeError) else str(err)
-                    errors.append(LineError(number, message))
-                    print(f"{input_path}:{number}: error: {message}", file=sys.stderr)
-                    rows.append((number, None, None, message))
-            good = [row for row in rows if row[2] is not None]
-            pairs = [row[3] for row in good]
-            predictions = iter(predictor.predict([row[2] for row in good],
-                                                 None if all(p is None for p in pairs) else pairs) if good else [])
-            for number, record, text, extra in rows:
-                if text is None:
-                    out.write(json.dumps({"line": number, "error": extra}, ensure_ascii=False) + "\n")
-                    continue
-                result = next(predictions)
-                if isinstance(record, dict) and "id" in record:
-                    result = {"id": record["id"], **result}
-                out.write(json.dumps(result, ensure_ascii=False) + "\n")
-                written += 1
-            bar.update(len(rows))
-        bar.close()
-
     if output_path is None:
-        write_all(sys.stdout)
-    else:
-        with atomic_path(output_path) as tmp, tmp.open("w", encoding="utf-8") as out:
-            write_all(out)
-    return JsonlResult(written, errors)
+        return _write_predictions(predictor, input_path, lines, sys.stdout, chunk_size, progress)
+    with atomic_path(output_path) as tmp, tmp.open("w", encoding="utf-8") as out:
+        return _write_predictions(predictor, input_path, lines, out, chunk_size, progress)
+
+
+def _write_predictions(predictor: Predictor, input_path: Path, lines: list[tuple[int, str]], out: TextIO,
+                       chunk_size: int, progress: bool) -> JsonlResult:
+    result = JsonlResult(0, [])
+    with tqdm(total=len(lines), desc="predict", unit="line", disable=not progress, file=sys.stderr) as bar:
+        for start in range(0, len(lines), chunk_size):
+            rows, bad = _predict_chunk(predictor, input_path, lines[start:start + chunk_size])
+            out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+            result.written += len(rows) - len(bad)
+            result.errors.extend(bad)
+            bar.update(len(rows))
+    return result
+
+
+def _predict_chunk(predictor: Predictor, input_path: Path,
+                   chunk: list[tuple[int, str]]) -> tuple[list[dict[str, Any]], list[LineError]]:
+    """The output objects for `chunk` in input order: a prediction (with the input's "id" if it has one), or
+    {"line", "error"} for a bad line; and the bad lines (logged as they are found)."""
+    errors: list[LineError] = []
+    question_answering = predictor.architecture == QUESTION_ANSWERING
+    records: dict[int, tuple[Any, str, str | None]] = {}  # line -> (record, text, pair)
+    rows: dict[int, dict[str, Any]] = {}
+    for number, line in chunk:
+        try:
+            record = json.loads(line)
+            records[number] = (record, *_text_fields(record, question_answering))
+        except (json.JSONDecodeError, InputError) as err:
+            message = f"not valid JSON ({err.msg})" if isinstance(err, json.JSONDecodeError) else str(err)
+            logger.warning("%s:%d: error: %s", input_path, number, message)
+            errors.append(LineError(number, message))
+            rows[number] = {"line": number, "error": message}
+    if records:
+        pairs = [pair for _, _, pair in records.values()]
+        predictions = predictor.predict([text for _, text, _ in records.values()],
+                                        None if all(p is None for p in pairs) else pairs)
+        for (number, (record, _, _)), prediction in zip(records.items(), predictions):
+            rows[number] = {"id": record["id"], **prediction} if "id" in record else prediction
+    return [rows[number] for number, _ in chunk], errors

@@ -1,0 +1,289 @@
+"""Export a trained model for deployment: a static Paddle program (`paddle.jit.save`), optionally ONNX.
+
+An export directory holds `model.json` + `model.pdiparams` (PIR program with dynamic batch and sequence
+dimensions), the model's `config.json`, its tokenizer and task settings (copied when present), `export.json`
+(what the program takes and returns, and the shortest input it supports), and with `onnx=True` `model.onnx`.
+Every export is checked before it is kept: the program (run by Paddle Inference, as `Predictor` runs it) and
+the ONNX file (run by onnxruntime) must reproduce the dynamic-graph outputs on the parity tests' sample batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import paddle
+from paddle.static import InputSpec
+
+from ..config import FunnelConfig
+from ..errors import ExportError, InputError, MissingDependencyError, MissingFileError, OutputExistsError
+from ..io_utils import atomic_directory, atomic_write_text, read_json_object
+from ..modeling.activations import ACTIVATIONS
+from ..modeling.auto import load_model
+from ..modeling.inputs import sample_batch
+from ..modeling.pooling import min_length_for_full_pooling
+from ..parity import FORWARD_TOLERANCE, forward_difference
+from ..registry import ARCHITECTURES, CONFIG_FILE, EXPORT_FILE, SIDECAR_FILES
+from ..version import __version__
+from .runners import PROGRAM_NAME, OnnxRunner, PaddleInferenceRunner
+
+logger = logging.getLogger("paddlefunnel")
+
+EXPORT_FORMAT = "paddlefunnel-export"
+EXPORT_VERSION = 1
+ONNX_FILE = "model.onnx"
+ONNX_OPSET = 17
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+CHECK_SHAPES = ((1, 16), (3, 37))  # (batch, sequence length) pairs checked at export time
+
+Arrays = Mapping[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class ExportInfo:
+    """The content of `export.json`, and (from `export_model`) the shapes the export was checked at."""
+
+    architecture: str
+    outputs: tuple[str, ...]
+    min_seq_len: int
+    input_rank: int  # 2: [batch, seq]; 3: [batch, choices, seq] (multiple choice)
+    onnx: str | None = None
+    max_differences: dict[str, float] | None = None
+    # Input shapes of the export-time checks; not part of export.json (empty when read from it).
+    checked_shapes: tuple[tuple[int, ...], ...] = field(default=(), compare=False)
+
+    def to_json(self) -> str:
+        payload = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "architecture": self.architecture,
+                   "inputs": list(INPUT_NAMES), "input_rank": self.input_rank, "outputs": list(self.outputs),
+                   "min_seq_len": self.min_seq_len, "onnx": self.onnx, "max_differences": self.max_differences,
+                   "paddle": paddle.__version__, "paddlefunnel": __version__}
+        return json.dumps(payload, indent=2) + "\n"
+
+    @classmethod
+    def read(cls, directory: str | os.PathLike) -> ExportInfo:
+        path = Path(directory) / EXPORT_FILE
+        if not path.is_file():
+            hint = ""
+            if (Path(directory) / CONFIG_FILE).is_file():
+                hint = (f"; {directory} is a model directory: export it first with "
+                        f"`paddlefunnel export {directory} OUT_DIR`")
+            raise MissingFileError(f"{path}: not found, so {directory} is not a paddlefunnel export{hint}")
+        data = read_json_object(path, "export description")
+        if data.get("format") != EXPORT_FORMAT:
+            raise InputError(f"{path}: expected a JSON object with \"format\": \"{EXPORT_FORMAT}\"")
+        if data.get("version") != EXPORT_VERSION:
+            raise InputError(f"{path}: export format version {data.get('version')!r}; this paddlefunnel reads "
+                             f"version {EXPORT_VERSION} (re-export the model)")
+        try:
+            return cls(architecture=data["architecture"], outputs=tuple(data["outputs"]),
+                       min_seq_len=int(data["min_seq_len"]), input_rank=int(data["input_rank"]),
+                       onnx=data.get("onnx"), max_differences=data.get("max_differences"))
+        except (KeyError, TypeError, ValueError) as err:
+            raise InputError(f"{path}: missing or invalid field ({err})") from None
+
+
+# ------------------------------------------------------------------------------------------- model side
+def min_seq_len(config: FunnelConfig) -> int:
+    """Shortest input the exported program supports: long enough for every block to pool.
+
+    The dynamic graph stops pooling on very short inputs; a static program cannot branch on the length, so
+    it always pools, and `Predictor` refuses shorter inputs.
+    """
+    return min_length_for_full_pooling(config.num_blocks, config.separate_cls, config.truncate_seq)
+
+
+def _head_outputs(model, input_ids, attention_mask, token_type_ids) -> tuple:
+    out = model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                return_dict=True)
+    return tuple(out[name] for name in ARCHITECTURES[type(model).__name__].outputs)
+
+
+@paddle.jit.not_to_static
+def _static_head_outputs(model, input_ids, attention_mask, token_type_ids) -> tuple:
+    # Traced as plain Python (not rewritten by dy2static): the model's length logic reads -1 for dynamic
+    # dimensions and takes its static-graph branches (see modeling/ops.py).
+    return _head_outputs(model, input_ids, attention_mask, token_type_ids)
+
+
+class ExportedHead(paddle.nn.Layer):
+    """input_ids, attention_mask, token_type_ids -> the head's main outputs (registry: Architecture.outputs)."""
+
+    def __init__(self, body: paddle.nn.Layer) -> None:
+        super().__init__()
+        self.body = body
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        return _static_head_outputs(self.body, input_ids, attention_mask, token_type_ids)
+
+
+def static_model(model: paddle.nn.Layer, rank: int = 2) -> paddle.nn.Layer:
+    """`model` as the exported program computes it: a to_static layer taking (input_ids, attention_mask,
+    token_type_ids) of dynamic batch and sequence dimensions (rank 3: multiple choice) and returning the head's
+    main outputs."""
+    input_spec = [InputSpec([None] * rank, "int64", name) for name in INPUT_NAMES]
+    return paddle.jit.to_static(ExportedHead(model), input_spec=input_spec, full_graph=True)
+
+
+def _save_program(model: paddle.nn.Layer, path: Path, rank: int) -> None:
+    with warnings.catch_warnings():
+        # Paddle notes that static values have no `place` / `contiguous`; both are harmless here.
+        warnings.filterwarnings("ignore", message="Tensor do not have", category=UserWarning)
+        paddle.jit.save(static_model(model, rank), str(path))
+
+
+def dynamic_outputs(model: paddle.nn.Layer, inputs: Arrays) -> list[np.ndarray]:
+    """The main outputs of the dynamic-graph `model` (what the exported program must reproduce)."""
+    with paddle.no_grad():
+        outs = _head_outputs(model, *(paddle.to_tensor(inputs[name]) for name in INPUT_NAMES))
+    return [o.numpy() for o in outs]
+
+
+def max_difference(reference: Sequence[np.ndarray], got: Sequence[np.ndarray]) -> float:
+    """The largest `parity.forward_difference` over all outputs (abs difference / max(1, max |reference|))."""
+    worst = 0.0
+    for ref, out in zip(reference, got):
+        if ref.shape != out.shape:
+            raise ExportError(f"output shape {out.shape}, expected {ref.shape}")
+        worst = max(worst, forward_difference(ref, out)[0])
+    return worst
+
+
+# ------------------------------------------------------------------------------------------- export
+def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, onnx: bool = False,
+                 overwrite: bool = False, check_shapes: Sequence[tuple[int, int]] = CHECK_SHAPES,
+                 quiet: bool = False) -> ExportInfo:
+    """Export the model in `model_dir` to `out_dir` (see the module docstring); returns what `export.json` says
+    plus the shapes checked. Unless `quiet`, `export_report`'s lines are logged (INFO, "paddlefunnel" logger).
+
+    Raises ExportError when the exported program (or ONNX file) does not reproduce the model within
+    parity.FORWARD_TOLERANCE at `check_shapes` (lengths raised to `min_seq_len`); nothing is left in `out_dir`.
+    """
+    if onnx:
+        require_onnx()
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    model = load_model(model_dir)
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise OutputExistsError(f"{out_dir}: exists and is not empty (use --overwrite to replace it)")
+    with atomic_directory(out_dir) as tmp:
+        info = _write_export(model, model_dir, tmp, onnx, check_shapes)
+    if not quiet:
+        for line in export_report(info, out_dir):
+            logger.info(line)
+    return info
+
+
+def _write_export(model: paddle.nn.Layer, model_dir: Path, target: Path, onnx: bool,
+                  check_shapes: Sequence[tuple[int, int]]) -> ExportInfo:
+    """Write the program (and ONNX file), config, side files and export.json to `target`, checking each output."""
+    architecture = type(model).__name__
+    rank = ARCHITECTURES[architecture].input_rank
+    minimum = min_seq_len(model.config)
+    _save_program(model, target / PROGRAM_NAME, rank)
+    model.config.save_pretrained(target)
+    _copy_sidecars(model_dir, target)
+    checks = [sample_batch(model.config, architecture, batch, max(length, minimum), seed=i, labels=False)
+              for i, (batch, length) in enumerate(check_shapes)]
+    expected = [dynamic_outputs(model, inputs) for inputs in checks]
+    differences = {"paddle_inference": _check(PaddleInferenceRunner(target).run, checks, expected)}
+    if onnx:
+        export_onnx(model, target, rank)
+        differences["onnx"] = _check(OnnxRunner(target / ONNX_FILE).run, checks, expected)
+    info = ExportInfo(architecture, ARCHITECTURES[architecture].outputs, minimum, rank, ONNX_FILE if onnx else None,
+                      differences, checked_shapes=tuple(tuple(c["input_ids"].shape) for c in checks))
+    atomic_write_text(target / EXPORT_FILE, info.to_json())
+    return info
+
+
+def export_report(info: ExportInfo, out_dir: str | os.PathLike) -> list[str]:
+    """What `paddlefunnel export` prints about a finished export: the checks passed and the files written."""
+    lines = [f"exported {info.architecture}: Paddle Inference reproduces the model (max difference "
+             f"{info.max_differences['paddle_inference']:.1e} at shapes {list(info.checked_shapes)})"]
+    if info.onnx:
+        lines.append(f"ONNX: onnxruntime reproduces the model (max difference {info.max_differences['onnx']:.1e})")
+    lines.append(f"wrote {out_dir}: {', '.join(sorted(p.name for p in Path(out_dir).iterdir()))}")
+    return lines
+
+
+def _copy_sidecars(model_dir: Path, target: Path) -> None:
+    for name in SIDECAR_FILES:
+        if (model_dir / name).is_file():
+            shutil.copy2(model_dir / name, target / name)
+
+
+def _check(run: Callable[[Arrays], list[np.ndarray]], checks: list[Arrays],
+           expected: list[list[np.ndarray]]) -> float:
+    """The largest difference of `run` from the dynamic graph over `checks`; ExportError above the tolerance."""
+    worst = 0.0
+    for inputs, reference in zip(checks, expected):
+        difference = max_difference(reference, run(inputs))
+        if not difference <= FORWARD_TOLERANCE:
+            raise ExportError(f"exported outputs differ from the dynamic graph by {difference:.2e} "
+                              f"(> {FORWARD_TOLERANCE:.0e}) on inputs of shape {list(inputs['input_ids'].shape)}")
+        worst = max(worst, difference)
+    return worst
+
+
+# ------------------------------------------------------------------------------------------- ONNX
+def require_onnx() -> None:
+    """MissingDependencyError unless the `onnx` extra (paddle2onnx, onnxruntime) is installed."""
+    try:
+        import onnxruntime  # noqa: F401  (optional: the `onnx` extra)
+        import paddle2onnx  # noqa: F401
+    except ImportError:
+        raise MissingDependencyError("ONNX export needs paddle2onnx and onnxruntime: "
+                                     "pip install 'paddlefunnel[onnx]'") from None
+
+
+def _gelu_tanh_spelled_out(x: paddle.Tensor) -> paddle.Tensor:
+    return 0.5 * x * (1.0 + paddle.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+
+
+@contextlib.contextmanager
+def _onnx_friendly_activations(model: paddle.nn.Layer) -> Iterator[None]:
+    """paddle2onnx 2.1 converts gelu(approximate=True) into the exact (erf) GELU, silently changing the
+    model (max difference 4.6e-4 measured); for the ONNX program the tanh GELU is written out in basic ops."""
+    tanh_gelu = ACTIVATIONS["gelu_new"]
+    swapped = []
+    for layer in model.sublayers(include_self=True):
+        for name, value in list(vars(layer).items()):
+            if value is tanh_gelu:
+                swapped.append((layer, name))
+                setattr(layer, name, _gelu_tanh_spelled_out)
+    try:
+        yield
+    finally:
+        for layer, name in swapped:
+            setattr(layer, name, tanh_gelu)
+
+
+def export_onnx(model: paddle.nn.Layer, directory: str | os.PathLike, rank: int) -> Path:
+    """`model.onnx` in `directory`, converted by paddle2onnx (the `onnx` extra) from a program traced for it."""
+    require_onnx()
+    target = Path(directory) / ONNX_FILE
+    with tempfile.TemporaryDirectory() as tmp, _onnx_friendly_activations(model):
+        _save_program(model, Path(tmp) / PROGRAM_NAME, rank)
+        _paddle2onnx(Path(tmp) / f"{PROGRAM_NAME}.json", Path(tmp) / f"{PROGRAM_NAME}.pdiparams", target)
+    return target
+
+
+def _paddle2onnx(program: Path, params: Path, target: Path) -> None:
+    """Run paddle2onnx in a subprocess: it aborts the whole process on an unsupported operator."""
+    script = ("import sys, paddle2onnx; paddle2onnx.export(sys.argv[1], sys.argv[2], save_file=sys.argv[3], "
+              f"opset_version={ONNX_OPSET}, optimize_tool='None', verbose=False)")
+    done = subprocess.run([sys.executable, "-c", script, str(program), str(params), str(target)],
+                          capture_output=True, text=True)
+    if done.returncode != 0 or not target.is_file():
+        log = "\n".join(line for line in (done.stdout + done.stderr).splitlines() if "Paddle2ONNX" in line)
+        raise ExportError(f"paddle2onnx could not convert the exported program (exit status {done.returncode}):"
+                          f"\n{log[-2000:]}")
