@@ -45,7 +45,7 @@ def loss_statistics(draws: int) -> None:
     import numpy as np
     import paddle
 
-    from paddlefunnel import demo
+    from paddlefunnel.cli import demo
     from paddlefunnel.config import FunnelConfig
     from paddlefunnel.modeling import FunnelForSequenceClassification
 
@@ -76,7 +76,7 @@ def run_one(dropout: str, seed: int, work_dir: Path) -> dict:
     import paddle
 
     paddle.base.core.set_num_threads(1)
-    from paddlefunnel import demo
+    from paddlefunnel.cli import demo
 
     demo.demo_vocabulary(work_dir)
     with dropout_in_use(dropout):

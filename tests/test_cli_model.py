@@ -85,9 +85,10 @@ def test_compare_fails_above_tolerance(tmp_path, capsys, monkeypatch):
 
 def test_compare_without_torch_explains_install(monkeypatch, capsys):
     from paddlefunnel import parity
+    from paddlefunnel.errors import MissingDependencyError
 
     def missing():
-        raise ImportError("comparing with the reference needs torch and transformers: "
+        raise MissingDependencyError("comparing with the reference needs torch and transformers: "
                           "pip install 'paddlefunnel[convert]'")
 
     monkeypatch.setattr(parity, "require_reference", missing)
@@ -98,7 +99,7 @@ def test_compare_without_torch_explains_install(monkeypatch, capsys):
 def test_demo_vocabulary_and_model_round_trip(tmp_path, capsys):
     import warnings
 
-    from paddlefunnel.demo import DEMO_VOCAB_SIZE, demo_model_round_trip, demo_vocabulary
+    from paddlefunnel.cli.demo import DEMO_VOCAB_SIZE, demo_model_round_trip, demo_vocabulary
     from paddlefunnel.tokenizer import FunnelTokenizer
 
     with warnings.catch_warnings():
@@ -118,7 +119,7 @@ def test_demo_deploy_step_on_untrained_models(tmp_path, capsys):
     import json
 
     from paddlefunnel import FunnelConfig, FunnelForQuestionAnswering, FunnelForSequenceClassification
-    from paddlefunnel.demo import DEMO_MODEL, demo_deploy, demo_vocabulary
+    from paddlefunnel.cli.demo import DEMO_MODEL, demo_deploy, demo_vocabulary
     from paddlefunnel.tasks.squad import SquadSettings
 
     tokenizer = demo_vocabulary(tmp_path)

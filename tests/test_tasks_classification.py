@@ -67,7 +67,7 @@ def test_resume_flag_continues_a_run(synthetic_glue, tiny_config, tmp_path, caps
     assert main([*args, *train_args(out, "--max-steps", "4", "--save-steps", "2")]) == 0
     capsys.readouterr()
     assert main([*args, *train_args(out, "--max-steps", "4", "--resume")]) == 0
-    assert "resumed from" in capsys.readouterr().out
+    assert "resumed from" in capsys.readouterr().err
 
 
 def _write_rows(path, rows, fmt):
@@ -143,8 +143,7 @@ def test_bad_input_errors(tmp_path, tiny_config, synthetic_glue, capsys):
 
 
 def test_builtin_recipes_parse():
-    from paddlefunnel.cli_training import recipe_path
-    from paddlefunnel.training import TrainingArguments
+    from paddlefunnel.training import TrainingArguments, recipe_path
 
     for name in ("glue", "squad"):
         data = json.loads(recipe_path(name).read_text())

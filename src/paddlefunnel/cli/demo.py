@@ -1,4 +1,4 @@
-"""`make demo`: the whole workflow on built-in data, no downloads. Each step prints what it did.
+"""`paddlefunnel demo` (`make demo`): the whole workflow on built-in data, no downloads. Each step prints what it did.
 
 text -> vocabulary -> tokenizer -> model round trip -> GLUE-format task and SQuAD v2.0-format task, each trained from
 scratch, evaluated and predicted -> both exported for Paddle Inference and queried with raw text. Everything is
@@ -7,11 +7,24 @@ written under one output directory.
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
 
 import numpy as np
+import paddle
+
+from ..config import FunnelConfig
+from ..data import SYNTHETIC_GLUE_TASK, demo_corpus, write_synthetic_glue, write_synthetic_squad
+from ..deploy import Predictor
+from ..modeling import FunnelModel
+from ..tasks.classification import evaluate_glue, predict_glue, train_glue
+from ..tasks.squad import SquadSettings, predict_squad, train_squad
+from ..tokenizer import FunnelTokenizer
+from ..training import TrainingArguments
+from .deploy import export_and_report
+from .options import add_command
 
 # A scaled-down Funnel: three blocks like the released models, sizes a CPU trains in about a minute.
 DEMO_MODEL = {"model_type": "funnel", "vocab_size": 1000, "block_sizes": [1, 1, 1], "d_model": 64, "n_head": 4,
@@ -21,14 +34,20 @@ DEMO_QA_MODEL = {**DEMO_MODEL, "block_sizes": [2, 1, 1], "d_model": 96, "d_head"
 DEMO_VOCAB_SIZE = 256  # the built-in corpus supports about 260 WordPiece tokens
 
 
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "demo", _run, "run the built-in end-to-end demo (no downloads)", all_cores=True)
+    p.add_argument("--out", default="demo_output", help="directory for everything the demo writes")
+
+
+def _run(args: argparse.Namespace) -> int:
+    return run_demo(args.out)
+
+
 def _step(title: str) -> None:
     print(f"\n== {title}", flush=True)
 
 
 def demo_vocabulary(out_dir: Path):
-    from .data import demo_corpus
-    from .tokenizer import FunnelTokenizer
-
     _step("vocabulary: train WordPiece on the built-in text")
     corpus = demo_corpus()
     tokenizer = FunnelTokenizer.train_from_iterator(corpus, DEMO_VOCAB_SIZE, show_progress=False)
@@ -40,10 +59,6 @@ def demo_vocabulary(out_dir: Path):
 
 
 def demo_model_round_trip(out_dir: Path, tokenizer=None) -> None:
-    import paddle
-
-    from . import FunnelConfig, FunnelModel
-
     _step("model: build, run, save, reload")
     paddle.seed(0)
     config = FunnelConfig(**{**DEMO_MODEL, "vocab_size": len(tokenizer) if tokenizer else DEMO_MODEL["vocab_size"]})
@@ -74,10 +89,6 @@ def demo_model_round_trip(out_dir: Path, tokenizer=None) -> None:
 
 
 def demo_glue(out_dir: Path, tokenizer_dir: Path, epochs: float = 10, n_train: int = 4000) -> dict:
-    from .data import SYNTHETIC_GLUE_TASK, write_synthetic_glue
-    from .tasks.classification import evaluate_glue, predict_glue, train_glue
-    from .training import TrainingArguments
-
     _step(f"GLUE format: a synthetic {SYNTHETIC_GLUE_TASK}-layout task, tiny Funnel trained from scratch")
     data_dir = out_dir / "glue_data"
     write_synthetic_glue(data_dir, n_train=n_train, n_dev=400, n_test=400, seed=0)
@@ -100,10 +111,6 @@ def demo_glue(out_dir: Path, tokenizer_dir: Path, epochs: float = 10, n_train: i
 
 def demo_squad(out_dir: Path, tokenizer_dir: Path, epochs: float = 3, n_articles: int = 2000,
                seed: int = 0) -> dict:
-    from .data import write_synthetic_squad
-    from .tasks.squad import SquadSettings, predict_squad, train_squad
-    from .training import TrainingArguments
-
     _step("SQuAD v2.0 format: synthetic facts and questions (some unanswerable), trained from scratch")
     train_file = write_synthetic_squad(out_dir / "squad_data" / "train-v2.0.json", n_articles, seed=0)
     dev_file = write_synthetic_squad(out_dir / "squad_data" / "dev-v2.0.json", 60, seed=1)
@@ -126,18 +133,15 @@ def demo_squad(out_dir: Path, tokenizer_dir: Path, epochs: float = 3, n_articles
 
 
 def demo_deploy(out_dir: Path) -> None:
-    from .export import export_model
-    from .inference import Predictor
-
     _step("deploy: export to Paddle Inference, answer raw text through the Predictor")
-    glue_export = export_model(out_dir / "glue_run" / "best", out_dir / "export_glue", overwrite=True)
+    glue_export = export_and_report(out_dir / "glue_run" / "best", out_dir / "export_glue", overwrite=True)
     classifier = Predictor(out_dir / "export_glue")
     pairs = [("what is the capital of kaldor ?", "the capital of kaldor is druma ."),
              ("what is the capital of kaldor ?", "the language of kaldor is ulvar .")]
     for (question, sentence), result in zip(pairs, classifier.predict([q for q, _ in pairs], [s for _, s in pairs])):
         print(f"  {question!r} / {sentence!r} -> {result['label']} "
               f"(p={result['probabilities'][result['label']]:.3f})")
-    export_model(out_dir / "squad_run" / "best", out_dir / "export_squad", overwrite=True)
+    export_and_report(out_dir / "squad_run" / "best", out_dir / "export_squad", overwrite=True)
     reader = Predictor(out_dir / "export_squad")
     context = "the capital of kaldor is druma . in galtia , the national animal is crane ."
     for question in ("what is the capital of kaldor ?", "what is the national animal of galtia ?",

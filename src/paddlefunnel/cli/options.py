@@ -1,0 +1,143 @@
+"""Options shared by several commands, each declared once, and how the parsed values become library arguments.
+
+A command module adds the groups it needs (`add_model_options`, `add_training_options`, ...) and turns the
+parsed namespace into library objects with the matching reader (`model_options`, `training_arguments`, ...),
+so an option's name, default and help text live in one place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+
+from ..io_utils import atomic_write_text
+from ..tasks.squad import SquadSettings
+from ..training import TrainingArguments, recipe_path
+
+Command = Callable[[argparse.Namespace], int]
+Options = argparse._ActionsContainer  # a parser or one of its argument groups
+
+
+def add_command(sub: argparse._SubParsersAction, name: str, run: Command, help: str,
+                all_cores: bool = False) -> argparse.ArgumentParser:
+    """A sub-command whose parsed arguments go to `run`; `all_cores`: the job owns the machine (see cli.main)."""
+    parser = sub.add_parser(name, help=help)
+    parser.set_defaults(func=run, all_cores=all_cores)
+    return parser
+
+
+def print_json(result: dict, out_file: str | None = None) -> None:
+    """Print a command's result as JSON and, when asked, also write it (atomically) to `out_file`."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out_file:
+        atomic_write_text(out_file, text + "\n")
+
+
+# ------------------------------------------------------------------------------------------- single options
+def add_out_file(parser: Options) -> None:
+    parser.add_argument("--out-file", help="also write the metrics JSON here")
+
+
+def add_batch_size(parser: Options, default: int) -> None:
+    parser.add_argument("--batch-size", type=int, default=default)
+
+
+def add_overwrite(parser: Options, target: str) -> None:
+    parser.add_argument("--overwrite", action="store_true", help=f"replace a non-empty {target}")
+
+
+def add_trained_model(parser: Options, task: str) -> None:
+    """--model for evaluation and prediction: what `paddlefunnel train TASK` wrote."""
+    parser.add_argument("--model", required=True,
+                        help=f"a directory written by `paddlefunnel train {task}` (its best/)")
+
+
+def add_glue_data_options(parser: Options) -> None:
+    parser.add_argument("--task", required=True, help="cola, sst-2, mrpc, sts-b, qqp, mnli, qnli, rte, wnli")
+    parser.add_argument("--data-dir", required=True, help="GLUE root: <data-dir>/<TASK>/train.tsv, dev.tsv, test.tsv")
+
+
+# ------------------------------------------------------------------------------------------ model and tokenizer
+def add_model_options(parser: argparse.ArgumentParser, max_seq_length: int | None = 128) -> None:
+    """What to fine-tune and how to tokenize; `max_seq_length=None` when the command declares its own."""
+    group = parser.add_argument_group("model and tokenizer")
+    group.add_argument("--model", required=True,
+                       help="model directory (ours or HuggingFace), a preset name (random init) or a config .json")
+    group.add_argument("--tokenizer", help="tokenizer directory (default: the model directory)")
+    group.add_argument("--train-vocab", type=int, default=0, metavar="SIZE",
+                       help="no vocabulary at hand (preset/config): learn a WordPiece vocabulary of SIZE from the data")
+    if max_seq_length is not None:
+        group.add_argument("--max-seq-length", type=int, default=max_seq_length)
+    group.add_argument("--ignore-mismatched-sizes", action="store_true",
+                       help="re-initialise checkpoint weights whose shape differs (e.g. another label count)")
+
+
+def model_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments `add_model_options` stands for, beside the model itself (`args.model`)."""
+    return {"tokenizer": args.tokenizer, "train_vocab": args.train_vocab, "max_seq_length": args.max_seq_length,
+            "ignore_mismatched_sizes": args.ignore_mismatched_sizes}
+
+
+# -------------------------------------------------------------------------------------------------- training
+# TrainingArguments field -> (flag, type); every flag defaults to None so that unset flags keep the recipe's value.
+TRAINING_FLAGS: dict[str, tuple[str, type]] = {
+    "learning_rate": ("--learning-rate", float), "per_device_batch_size": ("--batch-size", int),
+    "eval_batch_size": ("--eval-batch-size", int), "gradient_accumulation_steps": ("--grad-accum", int),
+    "num_epochs": ("--epochs", float), "max_steps": ("--max-steps", int), "warmup_ratio": ("--warmup-ratio", float),
+    "warmup_steps": ("--warmup-steps", int), "lr_schedule": ("--lr-schedule", str),
+    "weight_decay": ("--weight-decay", float), "max_grad_norm": ("--max-grad-norm", float), "seed": ("--seed", int),
+    "logging_steps": ("--logging-steps", int), "eval_steps": ("--eval-steps", int), "save_steps": ("--save-steps", int),
+    "early_stopping_patience": ("--early-stopping", int), "amp": ("--amp", str),
+}
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("training (flags override --recipe values)")
+    group.add_argument("--out", required=True, help="output directory: best/, checkpoint-last/, log.jsonl")
+    group.add_argument("--recipe", help="hyperparameter file: a path, or a built-in name (glue, squad)")
+    group.add_argument("--recipe-section", help="section of the recipe file, e.g. qnli-xlarge")
+    for field, (flag, kind) in TRAINING_FLAGS.items():
+        group.add_argument(flag, dest=field, type=kind, default=None)
+    group.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint-last")
+    group.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to log.jsonl)")
+
+
+def training_arguments(args: argparse.Namespace) -> TrainingArguments:
+    """The recipe (when given) overridden by the flags that were set."""
+    values = {field: getattr(args, field) for field in TRAINING_FLAGS}
+    values.update(output_dir=args.out, resume=args.resume, progress=not args.no_progress)
+    if args.recipe:
+        return TrainingArguments.from_recipe(recipe_path(args.recipe), args.recipe_section, **values)
+    return TrainingArguments(**{k: v for k, v in values.items() if v is not None})
+
+
+# ----------------------------------------------------------------------------------------------------- SQuAD
+_ANSWER_OPTIONS: dict[str, tuple[type, int | float]] = {  # SquadSettings field -> (type, training default)
+    "n_best_size": (int, 20), "max_answer_length": (int, 30), "null_score_diff_threshold": (float, 0.0),
+}
+
+
+def add_squad_options(parser: argparse.ArgumentParser, training: bool) -> None:
+    """Window options when training; answer options always (at prediction, unset = the value saved with the model)."""
+    group = parser.add_argument_group("SQuAD windows and answers")
+    if training:
+        group.add_argument("--max-seq-length", type=int, default=384)
+        group.add_argument("--doc-stride", type=int, default=128, help="tokens of overlap between context windows")
+        group.add_argument("--max-query-length", type=int, default=64)
+        group.add_argument("--version-2-with-negative", action="store_true",
+                           help="SQuAD v2.0: questions may have no answer (predict '' when the null score wins)")
+    for name, (kind, default) in _ANSWER_OPTIONS.items():
+        group.add_argument("--" + name.replace("_", "-"), type=kind, default=default if training else None)
+
+
+def squad_answer_options(args: argparse.Namespace) -> dict:
+    """The answer options as keyword arguments (None: not given)."""
+    return {name: getattr(args, name) for name in _ANSWER_OPTIONS}
+
+
+def squad_settings(args: argparse.Namespace) -> SquadSettings:
+    return SquadSettings(max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
+                         max_query_length=args.max_query_length,
+                         version_2_with_negative=args.version_2_with_negative, **squad_answer_options(args))
