@@ -1,9 +1,11 @@
-"""CPU math settings that must be in place before Paddle (and its bundled Intel MKL) is imported.
+"""CPU math settings, applied when `paddlefunnel` is imported, whatever the import order.
 
-Paddle's CPU wheel ships Intel MKL, which on AMD processors picks a generic code path unless told the
-CPU handles AVX2; on this project's AMD EPYC machines that makes every matmul ~3x slower (measured:
-38 vs 107 GFLOP/s on one thread). We set MKL_DEBUG_CPU_TYPE=5 on AMD CPUs only, never overriding a
-value the user chose, and only when Paddle has not been imported yet (MKL reads it once, at load).
+Paddle's CPU wheel ships Intel MKL, which on AMD processors picks a generic code path unless told the CPU
+handles AVX2; on this project's AMD EPYC machines that makes every matmul ~3x slower (measured: 38 vs 107 GFLOP/s
+on one thread). We set MKL_DEBUG_CPU_TYPE=5 on AMD CPUs only, never overriding a value the user chose. MKL reads
+it once, when it first picks its code path (its first matrix product, or `mkl_serv_cpu_detect`), not when Paddle is
+imported: so the setting works after `import paddle` too, as long as no Paddle math ran before. If some did, the
+slow path is already fixed for the process and we say so once, with the fix.
 
 This module is imported before Paddle on purpose (the package's `__init__` runs it first), so it imports
 `paddle` only inside the functions that run later.
@@ -28,22 +30,69 @@ def cpu_vendor() -> str:
     return ""
 
 
+MKL_SETTING = "MKL_DEBUG_CPU_TYPE"
+MKL_AVX2 = 5  # the value of MKL_SETTING, and what `mkl_serv_cpu_detect` answers once MKL runs its AVX2 path
+
+
+class SlowMathWarning(RuntimeWarning):
+    """Paddle ran matrix math before paddlefunnel could set up MKL: this process stays on the slow path."""
+
+
 def configure_cpu_math() -> bool:
-    """Returns True when the MKL setting was applied by this call."""
+    """Set MKL_DEBUG_CPU_TYPE=5 on AMD CPUs unless the user set it; True when this call set it.
+
+    When Paddle is already imported, MKL is asked to pick its code path now (with the setting in place); if it
+    had picked one already (Paddle math ran before this import), a SlowMathWarning says how to avoid that.
+    """
     # Paddle warns at import that its C++-extension build cache (ccache) is missing; nothing here builds
     # extensions, so the note is noise for users.
     warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
-    if "paddle" in sys.modules or "MKL_DEBUG_CPU_TYPE" in os.environ:
+    if MKL_SETTING in os.environ or cpu_vendor() != "AuthenticAMD":
         return False
-    if cpu_vendor() != "AuthenticAMD":
-        return False
-    os.environ["MKL_DEBUG_CPU_TYPE"] = "5"
+    os.environ[MKL_SETTING] = str(MKL_AVX2)
+    if "paddle" in sys.modules and mkl_code_path() not in (None, MKL_AVX2):
+        warnings.warn(
+            "Paddle ran matrix math before paddlefunnel was imported, so Intel MKL already chose its slow generic "
+            "path for this AMD CPU (about 3x slower matrix products for the rest of the process). Import "
+            f"paddlefunnel before running any Paddle math, or start Python with {MKL_SETTING}={MKL_AVX2} set.",
+            SlowMathWarning, stacklevel=3)
     return True
 
 
-# The user's OMP_NUM_THREADS, read before Paddle's import sets it to "1" when it is unset (this module is
-# imported first by `paddlefunnel`); reading it later would always give 1.
-_USER_OMP_THREADS = os.environ.get("OMP_NUM_THREADS")
+def mkl_code_path() -> int | None:
+    """The code path Paddle's bundled MKL runs (it picks one on first use; this call makes it pick): 0 = generic,
+    5 = AVX2, ...; None when Paddle ships no MKL (GPU or ARM builds) or is not imported yet."""
+    if "paddle" not in sys.modules:
+        return None
+    library = os.path.join(os.path.dirname(sys.modules["paddle"].__file__), "libs", "libmklml_intel.so")
+    try:
+        detect = ctypes.CDLL(library).mkl_serv_cpu_detect  # the library Paddle loaded (same handle)
+    except (OSError, AttributeError):
+        return None
+    detect.restype = ctypes.c_int
+    return int(detect())
+
+
+def users_omp_threads() -> str | None:
+    """The user's OMP_NUM_THREADS, or None when they did not set it.
+
+    Paddle's import sets it to "1" when it is unset, so once Paddle is imported the environment no longer tells
+    an unset value from a chosen 1 (measured: `import paddle` first made `use_all_cpu_cores` run one thread, half
+    the speed). Then the environment the process started with (/proc/self/environ on Linux) still tells.
+    """
+    if "paddle" not in sys.modules:
+        return os.environ.get("OMP_NUM_THREADS")
+    try:
+        with open("/proc/self/environ", "rb") as handle:
+            entries = handle.read().split(b"\0")
+    except OSError:
+        return os.environ.get("OMP_NUM_THREADS")
+    prefix = b"OMP_NUM_THREADS="
+    return next((entry[len(prefix):].decode() for entry in entries if entry.startswith(prefix)), None)
+
+
+# Read when `paddlefunnel` is imported: before Paddle's import changes it, or from the start-up environment.
+_USER_OMP_THREADS = users_omp_threads()
 
 
 def use_all_cpu_cores(threads: int | None = None) -> int:
