@@ -1,7 +1,9 @@
 """Weight files on disk: reading every format users bring, writing safetensors (and .pdparams on request).
 
 safetensors is the default everywhere. Pickle-based files go through restricted loaders only: `.pdparams`
-with an unpickler that admits numpy arrays and dicts and nothing else, `.bin` with torch's `weights_only=True`.
+with an unpickler that admits numpy arrays and dicts and nothing else, `.bin` (torch.save's zip format) with
+`torch_pickle`'s numpy-only reader, whether torch is installed or not (torch's `weights_only=True` only for
+the legacy pre-1.6 format, which needs torch).
 A `Checkpoint` records which layout its tensors are in (Paddle or PyTorch); `mapping` converts between them.
 """
 
@@ -20,7 +22,8 @@ import paddle.nn as nn
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as safetensors_bytes
 
-from ..errors import MissingDependencyError, MissingFileError, WeightsError
+from ..config_layouts import written_by_paddlenlp
+from ..errors import MissingFileError, WeightsError
 from ..io_utils import atomic_path, read_json_object
 from ..registry import (
     PADDLE_WEIGHTS_FILE,
@@ -29,10 +32,15 @@ from ..registry import (
     TORCH_WEIGHTS_FILE,
     WEIGHTS_FILES,
 )
+from .torch_pickle import ZIP_FORMAT as TORCH_ZIP_FORMAT
+from .torch_pickle import read_torch_zip, torch_save_format
 
 # safetensors metadata tells which layout a file holds; HF writes {"format": "pt"}.
 PADDLE_LAYOUT = "paddle"
 HF_LAYOUT = "pt"
+# PaddleNLP's safetensors (safe_serialization) say {"format": "np"} and hold Paddle's layout; other numpy
+# writers use "np" too, so it counts as Paddle's only beside a PaddleNLP config.
+PADDLENLP_SAFETENSORS_FORMAT = "np"
 
 
 @dataclass
@@ -96,18 +104,31 @@ def _read_pdparams(path: Path) -> dict[str, np.ndarray]:
 
 
 def _read_torch_bin(path: Path) -> dict[str, np.ndarray]:
+    """A torch.save state dict: the zip format with our numpy-only reader (torch or not), the legacy format
+    with torch's restricted loader when torch is installed."""
+    if torch_save_format(path) == TORCH_ZIP_FORMAT:
+        return read_torch_zip(path)
+    return _read_legacy_torch_bin(path)
+
+
+def _read_legacy_torch_bin(path: Path) -> dict[str, np.ndarray]:
     try:
         import torch  # optional: the `convert` extra
     except ImportError:
-        raise MissingDependencyError(
-            f"{path}: reading PyTorch .bin checkpoints needs torch; install the extra: "
-            "pip install 'paddlefunnel[convert]' (or convert the checkpoint to safetensors)"
+        raise WeightsError(
+            f"{path}: saved in PyTorch's legacy format (torch < 1.6, not a zip archive), which only torch reads; "
+            "install torch (pip install 'paddlefunnel[convert]'), or re-save the file once where torch is "
+            f"installed, which rewrites it in the zip format: python -c \"import torch; "
+            f"torch.save(torch.load('{path}', weights_only=True), '{path}')\""
         ) from None
     try:
         # weights_only=True: torch's restricted unpickler, tensors and containers only.
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a bad or unsafe file
         raise WeightsError(f"{path}: cannot be read as a PyTorch state dict ({err})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{path}: expected a state dict of tensors, got {type(state).__name__} "
+                           "(a training checkpoint? save model.state_dict() alone)")
     return {k: v.detach().float().numpy() if v.dtype == torch.bfloat16 else v.detach().numpy() for k, v in state.items()}
 
 
@@ -131,8 +152,15 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
         return Checkpoint(_read_torch_bin(path), HF_LAYOUT, path)
     else:
         raise WeightsError(f"{path}: unknown weights format (expected .safetensors, .pdparams or .bin)")
-    layout = PADDLE_LAYOUT if metadata.get("format") == PADDLE_LAYOUT else HF_LAYOUT
-    return Checkpoint(tensors, layout, path)
+    return Checkpoint(tensors, _safetensors_layout(metadata, path), path)
+
+
+def _safetensors_layout(metadata: dict[str, str], path: Path) -> str:
+    """Which layout a safetensors file holds, from its metadata (and, for "np", the directory's config)."""
+    found = metadata.get("format")
+    if found == PADDLE_LAYOUT or (found == PADDLENLP_SAFETENSORS_FORMAT and written_by_paddlenlp(path.parent)):
+        return PADDLE_LAYOUT
+    return HF_LAYOUT
 
 
 # -------------------------------------------------------------------------------------------- writing
