@@ -76,3 +76,13 @@ def tokenizer_funnel(vocab_funnel_dir: Path):
     from paddlefunnel.tokenizer import FunnelTokenizer
 
     return FunnelTokenizer.from_pretrained(vocab_funnel_dir)
+
+
+# ----------------------------------------------------------------------------------- hub fixtures
+@pytest.fixture(autouse=True)
+def hub_offline_and_empty_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reaches the real HuggingFace hub or reads the user's cache: hub names resolve (paddlefunnel reads
+    these at every call) against an empty cache, offline. tests/test_hub.py sets its own cache and endpoint."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path_factory.getbasetemp() / "hf_hub_cache_empty"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)

@@ -35,7 +35,7 @@ def test_glue_train_learns_then_evaluate_and_predict(synthetic_glue, tiny_config
     """A shorter version of the README's learnability run: the loss must fall well below chance (ln 2)."""
     out = tmp_path / "run"
     assert main(["train", "glue", "--task", "qnli", "--data-dir", str(synthetic_glue), "--model", str(tiny_config),
-                 *train_args(out, "--epochs", "5", "--logging-steps", "5")]) == 0
+                 "--init", "random", *train_args(out, "--epochs", "5", "--logging-steps", "5")]) == 0
     summary = json.loads((out / "eval_results.json").read_text())
     assert summary["task"] == "QNLI" and summary["steps"] == 5 * 75
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
@@ -63,7 +63,8 @@ def test_glue_train_learns_then_evaluate_and_predict(synthetic_glue, tiny_config
 
 def test_resume_flag_continues_a_run(synthetic_glue, tiny_config, tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["train", "glue", "--task", "qnli", "--data-dir", str(synthetic_glue), "--model", str(tiny_config)]
+    args = ["train", "glue", "--task", "qnli", "--data-dir", str(synthetic_glue), "--model", str(tiny_config),
+            "--init", "random"]
     assert main([*args, *train_args(out, "--max-steps", "4", "--save-steps", "2")]) == 0
     capsys.readouterr()
     assert main([*args, *train_args(out, "--max-steps", "4", "--resume")]) == 0
@@ -94,7 +95,7 @@ def test_classify_user_data(tmp_path, tiny_config, fmt):
     out = tmp_path / "run"
     assert main(["train", "classify", "--train-file", str(tmp_path / f"train.{fmt}"), "--dev-file",
                  str(tmp_path / f"dev.{fmt}"), "--text-columns", "review", "--label-column", "label",
-                 "--model", str(tiny_config), *train_args(out, "--epochs", "6")]) == 0
+                 "--model", str(tiny_config), "--init", "random", *train_args(out, "--epochs", "6")]) == 0
     summary = json.loads((out / "eval_results.json").read_text())
     assert summary["best_acc"] >= 0.9
     assert json.loads((out / "best" / "config.json").read_text())["id2label"] == {"0": "neg", "1": "pos"}
@@ -111,7 +112,7 @@ def test_classify_regression(tmp_path, tiny_config):
     out = tmp_path / "run"
     assert main(["train", "classify", "--train-file", str(tmp_path / "train.csv"), "--dev-file",
                  str(tmp_path / "dev.csv"), "--text-columns", "a,b", "--label-column", "score", "--regression",
-                 "--model", str(tiny_config), *train_args(out, "--epochs", "8")]) == 0
+                 "--model", str(tiny_config), "--init", "random", *train_args(out, "--epochs", "8")]) == 0
     summary = json.loads((out / "eval_results.json").read_text())
     assert summary["best_pearson"] > 0.8
     config = json.loads((out / "best" / "config.json").read_text())
@@ -120,24 +121,25 @@ def test_classify_regression(tmp_path, tiny_config):
 
 def test_bad_input_errors(tmp_path, tiny_config, synthetic_glue, capsys):
     assert main(["train", "glue", "--task", "qnli", "--data-dir", str(tmp_path / "nope"), "--model",
-                 str(tiny_config), *train_args(tmp_path / "o")]) == 2
+                 str(tiny_config), "--init", "random", *train_args(tmp_path / "o")]) == 2
     assert "nope" in capsys.readouterr().err
     assert main(["train", "glue", "--task", "qnli", "--data-dir", str(synthetic_glue), "--model", "not-a-model",
                  *train_args(tmp_path / "o")]) == 2
     assert "expected a model directory" in capsys.readouterr().err
     assert main(["train", "glue", "--task", "qnli", "--data-dir", str(synthetic_glue), "--model", str(tiny_config),
-                 "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+                 "--init", "random", "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     assert "--train-vocab" in capsys.readouterr().err
     bad = tmp_path / "bad.csv"
     bad.write_text("text,label\nfine,pos\nworse,maybe\n")
     dev = tmp_path / "dev.csv"
     dev.write_text("text,label\nok,pos\nodd,neutral\n")
     assert main(["train", "classify", "--train-file", str(bad), "--dev-file", str(dev), "--text-columns", "text",
-                 "--label-column", "label", "--model", str(tiny_config), *train_args(tmp_path / "o")]) == 2
+                 "--label-column", "label", "--model", str(tiny_config), "--init", "random",
+                 *train_args(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "dev.csv" in err and "neutral" in err
     assert main(["train", "glue", "--task", "qnli", "--data-dir", str(synthetic_glue), "--model", str(tiny_config),
-                 *train_args(tmp_path / "o", "--recipe", "glue", "--recipe-section", "nope")]) == 2
+                 "--init", "random", *train_args(tmp_path / "o", "--recipe", "glue", "--recipe-section", "nope")]) == 2
     assert "no section 'nope'" in capsys.readouterr().err
     assert not (tmp_path / "o" / "best").exists()
 
@@ -168,7 +170,8 @@ def test_mnli_submission_has_matched_mismatched_and_ax(tmp_path, tiny_config):
     _official_layout(tmp_path / "glue", [("MNLI", s) for s in ("train", "dev_matched", "dev_mismatched",
                                                                "test_matched", "test_mismatched")] + [("AX", "test")])
     args = TrainingArguments(output_dir=str(tmp_path / "run"), max_steps=2, per_device_batch_size=2, progress=False)
-    summary = train_glue("mnli", str(tmp_path / "glue"), args, str(tiny_config), train_vocab=60, max_seq_length=16)
+    summary = train_glue("mnli", str(tmp_path / "glue"), args, str(tiny_config), train_vocab=60, max_seq_length=16,
+                         init="random")
     assert summary["task"] == "MNLI" and summary["dev_examples"] == 1
     written = predict_glue("mnli", str(tmp_path / "glue"), str(tmp_path / "run" / "best"), str(tmp_path / "sub"))
     assert [p.name for p in written] == ["MNLI-m.tsv", "MNLI-mm.tsv", "AX.tsv"]
@@ -190,7 +193,8 @@ def test_stsb_regression_predictions_are_scores(tmp_path, tiny_config):
     for split in ("train", "dev"):
         (tmp_path / "glue" / "STS-B" / f"{split}.tsv").write_text(two_rows)
     args = TrainingArguments(output_dir=str(tmp_path / "run"), max_steps=2, per_device_batch_size=1, progress=False)
-    train_glue("sts-b", str(tmp_path / "glue"), args, str(tiny_config), train_vocab=60, max_seq_length=16)
+    train_glue("sts-b", str(tmp_path / "glue"), args, str(tiny_config), train_vocab=60, max_seq_length=16,
+               init="random")
     metrics = evaluate_glue("sts-b", str(tmp_path / "glue"), str(tmp_path / "run" / "best"))
     assert {"pearson", "spearmanr", "corr"} <= set(metrics)
     written = predict_glue("sts-b", str(tmp_path / "glue"), str(tmp_path / "run" / "best"), str(tmp_path / "sub"))
@@ -206,7 +210,8 @@ def test_seed_makes_the_random_initialisation_repeatable(tiny_config):
     tokenizer = FunnelTokenizer.train_from_iterator(demo_corpus(), 200, show_progress=False)
 
     def weights(seed):
-        model = build_model(FunnelForSequenceClassification, str(tiny_config), tokenizer, seed=seed, num_labels=2)
+        model = build_model(FunnelForSequenceClassification, str(tiny_config), tokenizer, seed=seed, init="random",
+                            num_labels=2)
         return {k: v.numpy() for k, v in model.state_dict().items()}
 
     first, again, other = weights(3), weights(3), weights(4)

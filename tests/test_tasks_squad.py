@@ -141,7 +141,8 @@ def test_train_predict_evaluate_squad_cli(synthetic, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "squad", "--train-file", str(synthetic / "train.json"), "--dev-file",
                  str(synthetic / "dev.json"), "--version-2-with-negative", "--model", str(synthetic / "tiny.json"),
-                 "--train-vocab", "300", "--max-seq-length", "64", "--doc-stride", "16", "--max-query-length", "16",
+                 "--init", "random", "--train-vocab", "300", "--max-seq-length", "64", "--doc-stride", "16",
+                 "--max-query-length", "16",
                  "--out", str(out), "--epochs", "3", "--batch-size", "32", "--learning-rate", "3e-3",
                  "--logging-steps", "5", "--no-progress"]) == 0
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
@@ -177,5 +178,5 @@ def test_bad_settings_and_files(tmp_path, capsys):
         SquadSettings(max_seq_length=384, doc_stride=320)  # 384 - 64 - 3 = 317 context tokens per window
     (tmp_path / "bad.json").write_text('{"data": [')
     assert main(["train", "squad", "--train-file", str(tmp_path / "bad.json"), "--model", "small",
-                 "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+                 "--init", "random", "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     assert "bad.json" in capsys.readouterr().err

@@ -14,6 +14,7 @@ import numpy as np
 import paddle
 
 from .checkpoint import HF_LAYOUT, Checkpoint, linear_weight_names, load_state_into
+from .hub import resolve_pretrained
 from .config import FunnelConfig
 from .errors import MissingDependencyError
 from .modeling import MODEL_CLASSES, model_class_for
@@ -234,10 +235,15 @@ def demo_reference_directory(directory, seed: int = 0) -> str:
     return str(directory)
 
 
-def compare_checkpoint(hf_dir, batch_size: int = 3, seq_len: int = 24, seed: int = 0) -> list[tuple[str, ParityReport]]:
-    """Every head the checkpoint's body supports, loaded by `transformers` and converted by paddlefunnel."""
+def compare_checkpoint(hf_dir, batch_size: int = 3, seq_len: int = 24, seed: int = 0,
+                       revision: str | None = None) -> list[tuple[str, ParityReport]]:
+    """Every head the checkpoint's body supports, loaded by `transformers` and converted by paddlefunnel.
+
+    `hf_dir` is a directory or a hub name (`org/name` at `revision`), resolved once to its local snapshot so that
+    both libraries read the very same files."""
     torch, transformers = require_reference()
     transformers.logging.set_verbosity_error()  # its 'newly initialized' notes for random heads are expected
+    hf_dir = resolve_pretrained(hf_dir, revision=revision)
 
     config = FunnelConfig.from_pretrained(hf_dir)
     saved = model_class_for(config).__name__

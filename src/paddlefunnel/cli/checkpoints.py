@@ -40,7 +40,9 @@ def run_convert(args: argparse.Namespace) -> int:
 def _add_compare(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "compare", run_compare,
                     "check paddlefunnel against transformers on a checkpoint (needs torch)", all_cores=True)
-    p.add_argument("hf_dir", nargs="?", help="HuggingFace Funnel directory; default: a random small model")
+    p.add_argument("hf_dir", nargs="?", help="HuggingFace Funnel directory or hub name (org/name: from the "
+                                             "HuggingFace cache, else downloaded); default: a random small model")
+    p.add_argument("--revision", help="branch, tag or commit of a hub name (default: main)")
     p.add_argument("--seq-len", type=int, default=24)
     add_batch_size(p, 3)
 
@@ -49,7 +51,8 @@ def run_compare(args: argparse.Namespace) -> int:
     parity.require_reference()  # MissingDependencyError (says what to install) before any work
     with tempfile.TemporaryDirectory() as tmp:
         hf_dir = args.hf_dir or parity.demo_reference_directory(tmp)
-        rows = parity.compare_checkpoint(hf_dir, batch_size=args.batch_size, seq_len=args.seq_len)
+        rows = parity.compare_checkpoint(hf_dir, batch_size=args.batch_size, seq_len=args.seq_len,
+                                         revision=args.revision)
     print(f"checkpoint: {args.hf_dir or 'random small transformers FunnelModel'}; padded sentence-pair batch "
           f"{args.batch_size}x{args.seq_len}; tolerances: forward {parity.FORWARD_TOLERANCE:.0e} "
           f"(max abs diff / max(1, max|reference|)), backward {parity.BACKWARD_TOLERANCE:.0e} "

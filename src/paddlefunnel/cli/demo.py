@@ -99,7 +99,7 @@ def demo_glue(out_dir: Path, tokenizer_dir: Path, epochs: float = 10, n_train: i
                              num_epochs=epochs, warmup_ratio=0.1, logging_steps=25, seed=0)
     start = time.perf_counter()
     summary = train_glue(SYNTHETIC_GLUE_TASK, str(data_dir), args, str(config_file), tokenizer=str(tokenizer_dir),
-                         max_seq_length=32)
+                         max_seq_length=32, init="random")
     print(f"trained {summary['steps']} steps in {time.perf_counter() - start:.0f} s; best dev accuracy "
           f"{summary['best_acc']:.4f} at step {summary['best_step']} (log: {run_dir / 'log.jsonl'})")
     metrics = evaluate_glue(SYNTHETIC_GLUE_TASK, str(data_dir), str(run_dir / "best"))
@@ -122,7 +122,7 @@ def demo_squad(out_dir: Path, tokenizer_dir: Path, epochs: float = 3, n_articles
                              num_epochs=epochs, warmup_ratio=0.1, logging_steps=25, seed=seed)
     start = time.perf_counter()
     summary = train_squad(str(train_file), str(dev_file), args, str(config_file), settings,
-                          tokenizer=str(tokenizer_dir))
+                          tokenizer=str(tokenizer_dir), init="random")
     print(f"trained {summary['steps']} steps in {time.perf_counter() - start:.0f} s; best dev F1 "
           f"{summary['best_f1']:.2f} at step {summary['best_step']}")
     result = predict_squad(str(dev_file), str(run_dir / "best"), str(out_dir / "squad_predictions"))

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 
 from ..io_utils import atomic_write_text
+from ..tasks.common import INIT_CHOICES, PRETRAINED
 from ..tasks.squad import SquadSettings
 from ..training import TrainingArguments, recipe_path
 
@@ -64,8 +65,14 @@ def add_model_options(parser: argparse.ArgumentParser, max_seq_length: int | Non
     """What to fine-tune and how to tokenize; `max_seq_length=None` when the command declares its own."""
     group = parser.add_argument_group("model and tokenizer")
     group.add_argument("--model", required=True,
-                       help="model directory (ours or HuggingFace), a preset name (random init) or a config .json")
-    group.add_argument("--tokenizer", help="tokenizer directory (default: the model directory)")
+                       help="pretrained weights: a model directory (ours, HuggingFace's, PaddleNLP's) or a hub name "
+                            "(org/name: from the HuggingFace cache, else downloaded); with --init random also a "
+                            "preset name or a config .json")
+    group.add_argument("--init", choices=INIT_CHOICES, default=PRETRAINED,
+                       help="random: train from randomly initialised weights in --model's shape (a preset, a config "
+                            ".json, or the config alone of a directory / hub model); default: pretrained weights")
+    group.add_argument("--revision", help="branch, tag or commit of a hub --model (default: main)")
+    group.add_argument("--tokenizer", help="tokenizer directory or hub name (default: the model's own)")
     group.add_argument("--train-vocab", type=int, default=0, metavar="SIZE",
                        help="no vocabulary at hand (preset/config): learn a WordPiece vocabulary of SIZE from the data")
     if max_seq_length is not None:
@@ -77,7 +84,7 @@ def add_model_options(parser: argparse.ArgumentParser, max_seq_length: int | Non
 def model_options(args: argparse.Namespace) -> dict:
     """The keyword arguments `add_model_options` stands for, beside the model itself (`args.model`)."""
     return {"tokenizer": args.tokenizer, "train_vocab": args.train_vocab, "max_seq_length": args.max_seq_length,
-            "ignore_mismatched_sizes": args.ignore_mismatched_sizes}
+            "ignore_mismatched_sizes": args.ignore_mismatched_sizes, "init": args.init, "revision": args.revision}
 
 
 # -------------------------------------------------------------------------------------------------- training

@@ -75,5 +75,6 @@ def _add_squad(tasks: argparse._SubParsersAction) -> None:
 def run_squad(args: argparse.Namespace) -> int:
     print_json(train_squad(args.train_file, args.dev_file, training_arguments(args), args.model,
                            squad_settings(args), tokenizer=args.tokenizer, train_vocab=args.train_vocab,
-                           ignore_mismatched_sizes=args.ignore_mismatched_sizes))
+                           ignore_mismatched_sizes=args.ignore_mismatched_sizes, init=args.init,
+                           revision=args.revision))
     return 0

@@ -21,7 +21,7 @@ from ..modeling import FunnelForSequenceClassification
 from ..registry import TASK_FILE, architecture
 from ..tokenizer import FunnelTokenizer
 from ..training import ArrayDataset, Trainer, TrainingArguments, init_distributed, predict_arrays
-from .common import build_model, resolve_tokenizer, save_sidecar, write_results
+from .common import PRETRAINED, build_model, resolve_tokenizer, save_sidecar, write_results
 
 DEFAULT_MAX_SEQ_LENGTH = 128  # of a model saved without task settings
 OUTPUTS = architecture(FunnelForSequenceClassification.__name__).outputs  # logits
@@ -95,19 +95,21 @@ class ClassificationRun:
     train_vocab: int = 0
     max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH
     ignore_mismatched_sizes: bool = False
+    init: str = PRETRAINED  # "random": explicitly train from randomly initialised weights of `model`'s shape
+    revision: str | None = None  # of a hub model
 
 
 def train_classifier(run: ClassificationRun, args: TrainingArguments) -> dict[str, Any]:
     """Fine-tune (or train from scratch), keep the best dev checkpoint in `<out>/best`, return dev metrics."""
     task = run.task
     corpus = [t for e in run.train for t in (e.text_a, e.text_b) if t]
-    tokenizer = resolve_tokenizer(run.model, run.tokenizer, run.train_vocab, corpus)
+    tokenizer = resolve_tokenizer(run.model, run.tokenizer, run.train_vocab, corpus, run.init, run.revision)
     labels = {"num_labels": task.num_labels}
     if task.label_list is not None:
         labels["id2label"] = dict(enumerate(task.label_list))
     labels["problem_type"] = "regression" if task.is_regression else "single_label_classification"
     model = build_model(FunnelForSequenceClassification, run.model, tokenizer, run.ignore_mismatched_sizes,
-                        seed=args.seed, **labels)
+                        seed=args.seed, init=run.init, revision=run.revision, **labels)
     train_data = encode(run.train, tokenizer, run.max_seq_length, task)
     dev_data = encode(run.dev, tokenizer, run.max_seq_length, task) if run.dev else None
 
@@ -153,6 +155,8 @@ def _dev_split(task: str) -> str:
 
 def train_glue(task: str, data_dir: str, args: TrainingArguments, model: str, skip_bad_rows: bool = False,
                **run_options: Any) -> dict[str, Any]:
+    """Fine-tune `model` (a directory or hub name; with init="random", a preset or config too) on a GLUE task.
+    `run_options`: the other `ClassificationRun` fields (tokenizer, train_vocab, max_seq_length, init, ...)."""
     spec = glue_classification_task(task)
     train = read_glue(data_dir, task, "train", skip_bad_rows)
     dev = read_glue(data_dir, task, _dev_split(task), skip_bad_rows)
@@ -193,6 +197,7 @@ def predict_glue(task: str, data_dir: str, model_dir: str, out_dir: str, batch_s
 def train_user_classifier(train_file: str, dev_file: str | None, text_columns: Sequence[str], label_column: str,
                           args: TrainingArguments, model: str, regression: bool = False, file_format: str | None = None,
                           skip_bad_rows: bool = False, **run_options: Any) -> dict[str, Any]:
+    """Fine-tune on the user's CSV / TSV / JSON-lines file; `run_options` as for `train_glue` (init, ...)."""
     kind = "regression" if regression else "classification"
     train = read_tabular(train_file, text_columns, label_column, task=kind, format=file_format,
                          skip_bad_rows=skip_bad_rows)

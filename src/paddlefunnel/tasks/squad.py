@@ -28,7 +28,7 @@ from ..modeling import FunnelForQuestionAnswering
 from ..registry import SQUAD_SETTINGS_FILE, architecture
 from ..tokenizer import FunnelTokenizer
 from ..training import ArrayDataset, Trainer, TrainingArguments, init_distributed, predict_arrays
-from .common import build_model, resolve_tokenizer, save_sidecar, write_results
+from .common import PRETRAINED, build_model, resolve_tokenizer, save_sidecar, write_results
 
 logger = logging.getLogger("paddlefunnel")
 
@@ -223,12 +223,15 @@ def _score(gold: list[dict[str, Any]], predictions: dict, null_odds: dict, setti
 
 def train_squad(train_file: str, dev_file: str | None, args: TrainingArguments, model: str,
                 settings: SquadSettings, tokenizer: str | None = None, train_vocab: int = 0,
-                ignore_mismatched_sizes: bool = False) -> dict[str, Any]:
-    """Fine-tune (or train from scratch), keep the best dev-F1 checkpoint in `<out>/best`, return a summary."""
+                ignore_mismatched_sizes: bool = False, init: str = PRETRAINED,
+                revision: str | None = None) -> dict[str, Any]:
+    """Fine-tune `model` (a directory or hub name at `revision`), or with init="random" train from scratch in
+    its shape (also a preset or config file); keep the best dev-F1 checkpoint in `<out>/best`, return a summary."""
     train = read_squad(train_file, training=True)  # its read report is logged by the reader
     corpus = [t for e in train.examples for t in (e.question, e.context)]
-    tok = resolve_tokenizer(model, tokenizer, train_vocab, corpus)
-    net = build_model(FunnelForQuestionAnswering, model, tok, ignore_mismatched_sizes, seed=args.seed, num_labels=2)
+    tok = resolve_tokenizer(model, tokenizer, train_vocab, corpus, init, revision)
+    net = build_model(FunnelForQuestionAnswering, model, tok, ignore_mismatched_sizes, seed=args.seed, init=init,
+                      revision=revision, num_labels=2)
     train_features = build_features(train.examples, tok, settings, training=True)
     dev = read_squad(dev_file) if dev_file else None
     dev_features = build_features(dev.examples, tok, settings) if dev else None

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
+from ..hub import TOKENIZER, resolve_pretrained
 from ..errors import InputError
 from .checks import check_int, check_side, is_int, type_name
 from .decoding import as_numpy, ids_list, is_batch, raise_not_int
@@ -124,8 +125,12 @@ class FunnelTokenizer:
 
     # ------------------------------------------------------------------------------------------- files
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, **overrides: Any) -> FunnelTokenizer:
-        """Load a directory with `vocab.txt` or `tokenizer.json` (+ `tokenizer_config.json`), or either file itself.
+    def from_pretrained(cls, path: str | os.PathLike, *, revision: str | None = None,
+                        cache_dir: str | os.PathLike | None = None, local_files_only: bool = False,
+                        **overrides: Any) -> FunnelTokenizer:
+        """Load a directory with `vocab.txt` or `tokenizer.json` (+ `tokenizer_config.json`), either file itself,
+        or a hub repo id (`org/name` at `revision`: from the HuggingFace cache, else its tokenizer files are
+        downloaded; see `paddlefunnel.hub`).
 
         `tokenizer.json` wins over `vocab.txt` (as in transformers); options come from `tokenizer_config.json`,
         then `special_tokens_map.json` and the normaliser stored in `tokenizer.json`, then the defaults; keyword
@@ -133,7 +138,9 @@ class FunnelTokenizer:
         """
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a str or os.PathLike, got {type_name(path)}")
-        vocab, options, source = read_pretrained(Path(path))
+        local = resolve_pretrained(path, revision=revision, parts=(TOKENIZER,), cache_dir=cache_dir,
+                                   local_files_only=local_files_only)
+        vocab, options, source = read_pretrained(local)
         options.update(overrides)
         try:
             return cls(vocab, **options)
