@@ -13,8 +13,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .config_layouts import read_config_dict, require_config_file
 from .errors import InputError
-from .io_utils import atomic_write_text, read_json_object
+from .hub import CONFIG, resolve_pretrained
+from .io_utils import atomic_write_text
 from .registry import CONFIG_FILE
 
 
@@ -204,22 +206,26 @@ class FunnelConfig:
 
     @classmethod
     def from_json_file(cls, path: str | os.PathLike) -> "FunnelConfig":
+        """A config file in any layout users hold: transformers' / ours, PaddleNLP's config.json, or the legacy
+        model_config.json (nested init_args); `config_layouts` maps them onto the reference's names."""
         path = Path(path)
-        data = read_json_object(path, "config file")
+        data = read_config_dict(path)
         try:
             return cls.from_dict(data)
         except (ValueError, TypeError) as err:  # a value of the wrong kind in the file
             raise InputError(f"{path}: {err}") from None
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, **overrides: Any) -> "FunnelConfig":
-        """Read `config.json` from a model directory (or the file itself), or build a named preset."""
+    def from_pretrained(cls, path: str | os.PathLike, revision: str | None = None, **overrides: Any) -> "FunnelConfig":
+        """Read a model directory's config (`config.json`, else PaddleNLP's legacy `model_config.json`) or the file
+        itself, a hub repo's config (`org/name` at `revision`: the HuggingFace cache, else downloaded; see `hub`),
+        or build a named preset (the built-in table, offline: the released configs)."""
         path_str = str(path)
         if path_str in preset_names() and not Path(path_str).exists():
             return cls.from_preset(path_str, **overrides)
-        file = Path(path)
+        file = resolve_pretrained(path, revision=revision, parts=(CONFIG,))
         if file.is_dir():
-            file = file / CONFIG_FILE
+            file = require_config_file(file)
         config = cls.from_json_file(file)
         config.update(overrides)
         return config

@@ -10,12 +10,17 @@ from dataclasses import dataclass
 
 # ------------------------------------------------------------------------------------------ file names
 CONFIG_FILE = "config.json"
+# PaddleNLP <= 2.4 and the earlier Paddle reproduction: the model's kwargs nested in init_args / init_class.
+LEGACY_CONFIG_FILE = "model_config.json"
+CONFIG_FILES = (CONFIG_FILE, LEGACY_CONFIG_FILE)  # the order a directory is searched
 # Weights, in the order a directory is searched (safetensors first: the safe, default format).
 SAFE_WEIGHTS_FILE = "model.safetensors"
 SAFE_WEIGHTS_INDEX_FILE = "model.safetensors.index.json"
 PADDLE_WEIGHTS_FILE = "model.pdparams"
+PADDLENLP_WEIGHTS_FILE = "model_state.pdparams"  # PaddleNLP (every version) and the earlier reproduction
 TORCH_WEIGHTS_FILE = "pytorch_model.bin"
-WEIGHTS_FILES = (SAFE_WEIGHTS_FILE, SAFE_WEIGHTS_INDEX_FILE, PADDLE_WEIGHTS_FILE, TORCH_WEIGHTS_FILE)
+WEIGHTS_FILES = (SAFE_WEIGHTS_FILE, SAFE_WEIGHTS_INDEX_FILE, PADDLE_WEIGHTS_FILE, PADDLENLP_WEIGHTS_FILE,
+                 TORCH_WEIGHTS_FILE)
 # Tokenizer files (HuggingFace names); a tokenizer needs vocab.txt or tokenizer.json, the rest is optional.
 VOCAB_FILE = "vocab.txt"
 TOKENIZER_FILE = "tokenizer.json"

@@ -7,8 +7,9 @@ import os
 from pathlib import Path
 
 from ..config import FunnelConfig
+from ..config_layouts import find_config_file
 from ..errors import InputError, MissingFileError
-from ..registry import BODY, CONFIG_FILE, EXPORT_FILE
+from ..registry import BODY, CONFIG_FILES, EXPORT_FILE
 from .heads import (
     FunnelForMaskedLM,
     FunnelForMultipleChoice,
@@ -48,10 +49,10 @@ def load_model(model_dir: str | os.PathLike) -> FunnelPreTrainedModel:
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise MissingFileError(f"{model_dir}: no such model directory")
-    if not (model_dir / CONFIG_FILE).is_file():
+    if find_config_file(model_dir) is None:  # config.json, or PaddleNLP's legacy model_config.json
         found = ", ".join(sorted(p.name for p in model_dir.iterdir())[:8]) or "nothing"
-        raise MissingFileError(f"{model_dir}: not a model directory (expected {CONFIG_FILE} and model weights, "
-                               f"found {found})")
+        raise MissingFileError(f"{model_dir}: not a model directory (expected {' or '.join(CONFIG_FILES)} and "
+                               f"model weights, found {found})")
     if (model_dir / EXPORT_FILE).is_file():
         raise InputError(f"{model_dir}: is an export (it has {EXPORT_FILE}), not a model directory; export the "
                          f"model directory it came from")
