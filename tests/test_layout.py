@@ -61,8 +61,19 @@ def test_sources_found():
     assert {"paddlefunnel.registry", "paddlefunnel.errors", "paddlefunnel.checkpoint", "paddlefunnel.cli"} <= set(SOURCES)
 
 
+def with_packages(modules: set[str]) -> set[str]:
+    """Importing `a.b.c` runs the `__init__` of package `a.b` first: count those edges too (all but the root
+    package's, whose `__init__` imports the public API and so everything)."""
+    found = set(modules)
+    for module in modules:
+        parts = module.split(".")
+        found.update(".".join(parts[:i]) for i in range(2, len(parts)))
+    return found
+
+
 def test_no_import_cycles():
-    graph = {name: {m for m in imported_modules(path, top_level_only=False) if m in SOURCES and m != name}
+    graph = {name: {m for m in with_packages(imported_modules(path, top_level_only=False))
+                    if m in SOURCES and m != name and not name.startswith(m + ".")}
              for name, path in SOURCES.items()}
     state: dict[str, int] = {}  # 1: on the current path, 2: done
 
