@@ -109,9 +109,10 @@ def test_tokenizer_and_task_files_travel_with_the_export(tmp_path):
 
 
 def test_export_of_a_directory_that_is_not_a_model(tmp_path):
-    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "notes.txt").write_text("hello")
     with pytest.raises(FileNotFoundError, match=r"not a model directory \(expected config.json.*notes.txt"):
-        export_model(tmp_path, tmp_path / "out")
+        export_model(tmp_path / "notes", tmp_path / "out")
     with pytest.raises(FileNotFoundError, match="no such model directory"):
         export_model(tmp_path / "missing", tmp_path / "out")
 

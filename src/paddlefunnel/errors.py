@@ -29,6 +29,11 @@ class OutputExistsError(PaddleFunnelError, FileExistsError):
     """An output location already holds something that would be replaced without --overwrite."""
 
 
+class OutputError(PaddleFunnelError, OSError):
+    """An output location that cannot be written (no permission, read-only, a file in the way, disk full); the
+    message names the path and what was being written."""
+
+
 class MissingDependencyError(PaddleFunnelError, ImportError):
     """An optional extra (torch, onnxruntime, ...) is needed for what was asked; the message says which."""
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from ..config import FunnelConfig
 from ..config_layouts import require_config_file
-from ..errors import InputError, MissingFileError, OutputExistsError
+from ..errors import InputError, MissingFileError
 from ..hub import CONFIG, TOKENIZER, WEIGHTS, resolve_pretrained
-from ..io_utils import atomic_directory
+from ..io_utils import atomic_directory, check_no_overlap, check_output_dir
 from ..registry import TOKENIZER_FILES
 
 CONVERSION_TARGETS = ("paddle", "hf")
@@ -27,16 +27,15 @@ def convert_checkpoint(source: str | os.PathLike, target: str | os.PathLike, to:
     """
     if to not in CONVERSION_TARGETS:
         raise InputError(f"--to must be 'paddle' or 'hf', got {to!r}")
-    target = Path(target)
-    if target.exists() and any(target.iterdir()) and not overwrite:
-        raise OutputExistsError(f"{target}: exists and is not empty (use --overwrite to replace it)")
+    target = check_output_dir(target, what="converted model directory", inputs=(source,), overwrite=overwrite)
     source = resolve_pretrained(source, parts=(CONFIG, WEIGHTS, TOKENIZER))  # a hub name: its cached snapshot
+    check_no_overlap(target, (source,), "converted model directory")  # a hub name's snapshot, now resolved
     if not source.exists():
         raise MissingFileError(f"{source}: no such model directory or weights file")
     source_dir = source if source.is_dir() else source.parent
     require_config_file(source_dir, hint=" next to the weights")  # config.json or PaddleNLP's model_config.json
     model = model_class_for(FunnelConfig.from_pretrained(source_dir)).from_pretrained(source)
-    with atomic_directory(target) as tmp:
+    with atomic_directory(target, "converted model directory") as tmp:
         model.save_pretrained(tmp, hf_format=(to == "hf"))
         for name in TOKENIZER_FILES:
             if (source_dir / name).is_file():

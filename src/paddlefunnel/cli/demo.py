@@ -96,7 +96,8 @@ def demo_glue(out_dir: Path, tokenizer_dir: Path, epochs: float = 10, n_train: i
     config_file.write_text(json.dumps({**DEMO_MODEL}, indent=2))
     run_dir = out_dir / "glue_run"
     args = TrainingArguments(output_dir=str(run_dir), learning_rate=2e-3, per_device_batch_size=32,
-                             num_epochs=epochs, warmup_ratio=0.1, logging_steps=25, seed=0)
+                             num_epochs=epochs, warmup_ratio=0.1, logging_steps=25, seed=0,
+                             overwrite=True)  # a re-run of the demo starts its runs over
     start = time.perf_counter()
     summary = train_glue(SYNTHETIC_GLUE_TASK, str(data_dir), args, str(config_file), tokenizer=str(tokenizer_dir),
                          max_seq_length=32, init="random")
@@ -119,7 +120,8 @@ def demo_squad(out_dir: Path, tokenizer_dir: Path, epochs: float = 3, n_articles
     run_dir = out_dir / "squad_run"
     settings = SquadSettings(max_seq_length=64, doc_stride=16, max_query_length=16, version_2_with_negative=True)
     args = TrainingArguments(output_dir=str(run_dir), learning_rate=2e-3, per_device_batch_size=32,
-                             num_epochs=epochs, warmup_ratio=0.1, logging_steps=25, seed=seed)
+                             num_epochs=epochs, warmup_ratio=0.1, logging_steps=25, seed=seed,
+                             overwrite=True)
     start = time.perf_counter()
     summary = train_squad(str(train_file), str(dev_file), args, str(config_file), settings,
                           tokenizer=str(tokenizer_dir), init="random")

@@ -7,11 +7,13 @@ import argparse
 from ..data.squad import load_squad_dataset_for_eval, read_na_probs, read_squad_predictions
 from ..metrics.squad import squad_evaluate
 from ..tasks.classification import evaluate_glue
-from .options import add_batch_size, add_command, add_glue_data_options, add_out_file, add_trained_model, print_json
+from .options import (add_batch_size, add_command, add_glue_data_options, add_out_file, add_trained_model,
+                      check_out_file, print_json)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("evaluate", help="score prediction files with a benchmark's official metrics")
+    parser = sub.add_parser("evaluate", help="score prediction files with a benchmark's official metrics",
+                            allow_abbrev=False)
     benchmarks = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
     _add_squad(benchmarks)
     _add_glue(benchmarks)
@@ -30,6 +32,7 @@ def _add_squad(benchmarks: argparse._SubParsersAction) -> None:
 
 
 def run_squad(args: argparse.Namespace) -> int:
+    check_out_file(args, args.data_file, args.pred_file, args.na_prob_file)
     dataset = load_squad_dataset_for_eval(args.data_file)
     predictions = read_squad_predictions(args.pred_file)
     na_probs = read_na_probs(args.na_prob_file) if args.na_prob_file else None
@@ -49,5 +52,6 @@ def _add_glue(benchmarks: argparse._SubParsersAction) -> None:
 
 
 def run_glue(args: argparse.Namespace) -> int:
+    check_out_file(args, args.data_dir, args.model)
     print_json(evaluate_glue(args.task, args.data_dir, args.model, args.split, args.batch_size), args.out_file)
     return 0

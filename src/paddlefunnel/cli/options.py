@@ -11,7 +11,8 @@ import argparse
 import json
 from collections.abc import Callable
 
-from ..io_utils import atomic_write_text
+from ..errors import InputError
+from ..io_utils import atomic_write_text, check_output_file
 from ..tasks.common import INIT_CHOICES, PRETRAINED
 from ..tasks.squad import SquadSettings
 from ..training import TrainingArguments, recipe_path
@@ -20,10 +21,20 @@ Command = Callable[[argparse.Namespace], int]
 Options = argparse._ActionsContainer  # a parser or one of its argument groups
 
 
+class StrictArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser that takes only whole option names (`allow_abbrev=False`): `--lr 0.1` is an unknown
+    option, not a guess at `--lr-schedule`. Sub-parsers are made with the parent's class, so the top parser
+    being one makes every parser below it one too."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+
 def add_command(sub: argparse._SubParsersAction, name: str, run: Command, help: str,
                 all_cores: bool = False) -> argparse.ArgumentParser:
     """A sub-command whose parsed arguments go to `run`; `all_cores`: the job owns the machine (see cli.main)."""
-    parser = sub.add_parser(name, help=help)
+    parser = sub.add_parser(name, help=help, allow_abbrev=False)
     parser.set_defaults(func=run, all_cores=all_cores)
     return parser
 
@@ -39,6 +50,12 @@ def print_json(result: dict, out_file: str | None = None) -> None:
 # ------------------------------------------------------------------------------------------- single options
 def add_out_file(parser: Options) -> None:
     parser.add_argument("--out-file", help="also write the metrics JSON here")
+
+
+def check_out_file(args: argparse.Namespace, *inputs: str | None) -> None:
+    """--out-file checked before any work (io_utils.check_output_file): not a directory, not an input, writable."""
+    if args.out_file:
+        check_output_file(args.out_file, what="metrics file", inputs=inputs)
 
 
 def add_batch_size(parser: Options, default: int) -> None:
@@ -108,13 +125,19 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     for field, (flag, kind) in TRAINING_FLAGS.items():
         group.add_argument(flag, dest=field, type=kind, default=None)
     group.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint-last")
+    group.add_argument("--overwrite", action="store_true",
+                       help="start over in an --out that holds an earlier run (kept in <out>/.previous-run "
+                            "until the new run finishes)")
     group.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to log.jsonl)")
 
 
 def training_arguments(args: argparse.Namespace) -> TrainingArguments:
     """The recipe (when given) overridden by the flags that were set."""
+    if args.max_steps is not None and args.max_steps <= 0:  # TrainingArguments reads 0 as "by epochs"
+        raise InputError(f"--max-steps must be a positive number of optimizer steps, got {args.max_steps}; "
+                         f"omit it to train for --epochs")
     values = {field: getattr(args, field) for field in TRAINING_FLAGS}
-    values.update(output_dir=args.out, resume=args.resume, progress=not args.no_progress)
+    values.update(output_dir=args.out, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
     if args.recipe:
         return TrainingArguments.from_recipe(recipe_path(args.recipe), args.recipe_section, **values)
     return TrainingArguments(**{k: v for k, v in values.items() if v is not None})

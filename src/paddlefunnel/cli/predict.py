@@ -11,6 +11,7 @@ import sys
 
 from ..deploy import Predictor, predict_jsonl
 from ..errors import InputError
+from ..io_utils import check_output_file
 from ..tasks.classification import predict_glue
 from ..tasks.squad import predict_squad
 from .options import (add_batch_size, add_command, add_glue_data_options, add_squad_options, add_trained_model,
@@ -44,10 +45,13 @@ def _add_text_options(parser: argparse.ArgumentParser) -> None:
 def run_text(args: argparse.Namespace) -> int:
     if args.model is None or (args.text is None) == (args.input is None):
         raise InputError("give --model and one of --text / --input (or a TASK: glue, squad)")
+    if args.output:
+        check_output_file(args.output, what="predictions file", inputs=(args.input, args.model))
     predictor = Predictor(args.model, device=args.device, batch_size=args.batch_size, precision=args.precision)
     if args.text is not None:
-        print(json.dumps(predictor.predict([args.text], [args.text_pair])[0], ensure_ascii=False))
-        return 0
+        prediction = predictor.predict([args.text], [args.text_pair])[0]
+        print(json.dumps(prediction, ensure_ascii=False))
+        return 1 if "error" in prediction else 0  # e.g. an empty context: nothing could be answered
     result = predict_jsonl(predictor, args.input, args.output)  # logs each bad line as it meets it
     if args.output:
         print(f"wrote {result.written} predictions to {args.output}", file=sys.stderr)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from ..io_utils import check_output_dir
 from ..tokenizer import FunnelTokenizer
 from .options import add_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("vocab", help="build a WordPiece vocabulary for a Funnel tokenizer")
+    parser = sub.add_parser("vocab", help="build a WordPiece vocabulary for a Funnel tokenizer", allow_abbrev=False)
     actions = parser.add_subparsers(dest="vocab_command", required=True, metavar="ACTION")
     _add_train(actions)
 
@@ -27,6 +28,7 @@ def _add_train(actions: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    check_output_dir(args.out, what="vocabulary directory", inputs=args.corpus, previous=())  # before training
     tokenizer = FunnelTokenizer.train(args.corpus, args.vocab_size, min_frequency=args.min_frequency,
                                       show_progress=not args.quiet, do_lower_case=not args.cased,
                                       model_max_length=args.max_length)

@@ -27,8 +27,8 @@ import paddle
 from paddle.static import InputSpec
 
 from ..config import FunnelConfig
-from ..errors import ExportError, InputError, MissingDependencyError, MissingFileError, OutputExistsError
-from ..io_utils import atomic_directory, atomic_write_text, read_json_object
+from ..errors import ExportError, InputError, MissingDependencyError, MissingFileError
+from ..io_utils import atomic_directory, atomic_write_text, check_output_dir, read_json_object
 from ..modeling.activations import ACTIVATIONS
 from ..modeling.auto import load_model
 from ..modeling.inputs import sample_batch
@@ -172,10 +172,9 @@ def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, onnx:
     if onnx:
         require_onnx()
     model_dir, out_dir = Path(model_dir), Path(out_dir)
+    check_output_dir(out_dir, what="export directory", inputs=(model_dir,), overwrite=overwrite)
     model = load_model(model_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise OutputExistsError(f"{out_dir}: exists and is not empty (use --overwrite to replace it)")
-    with atomic_directory(out_dir) as tmp:
+    with atomic_directory(out_dir, "export directory") as tmp:
         info = _write_export(model, model_dir, tmp, onnx, check_shapes)
     if not quiet:
         for line in export_report(info, out_dir):

@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 
 from ..data import Example, glue_task, read_glue, read_tabular, write_glue_predictions
-from ..io_utils import read_json_object
+from ..io_utils import check_output_dir, read_json_object
 from ..metrics import classification_metrics, glue_metrics, main_metric, regression_metrics
 from ..modeling import FunnelForSequenceClassification
 from ..registry import TASK_FILE, architecture
 from ..tokenizer import FunnelTokenizer
 from ..training import ArrayDataset, Trainer, TrainingArguments, init_distributed, predict_arrays
+from ..training.rundir import check_run_directory
 from .common import PRETRAINED, build_model, resolve_tokenizer, save_sidecar, write_results
 
 DEFAULT_MAX_SEQ_LENGTH = 128  # of a model saved without task settings
@@ -158,6 +159,7 @@ def train_glue(task: str, data_dir: str, args: TrainingArguments, model: str, sk
     """Fine-tune `model` (a directory or hub name; with init="random", a preset or config too) on a GLUE task.
     `run_options`: the other `ClassificationRun` fields (tokenizer, train_vocab, max_seq_length, init, ...)."""
     spec = glue_classification_task(task)
+    check_run_directory(args, (data_dir, model, run_options.get("tokenizer")))  # before any work
     train = read_glue(data_dir, task, "train", skip_bad_rows)
     dev = read_glue(data_dir, task, _dev_split(task), skip_bad_rows)
     return train_classifier(ClassificationRun(spec, train, dev, model, **run_options), args)
@@ -177,6 +179,7 @@ def evaluate_glue(task: str, data_dir: str, model_dir: str, split: str | None = 
 def predict_glue(task: str, data_dir: str, model_dir: str, out_dir: str, batch_size: int = 64) -> list[Path]:
     """Test-set predictions in the GLUE server's format (MNLI: matched and mismatched; plus AX for MNLI)."""
     spec = glue_classification_task(task)
+    check_output_dir(out_dir, what="prediction directory", inputs=(data_dir, model_dir), previous=())
     model, tokenizer, max_len = load_for_inference(model_dir)
     splits = [("MNLI", "test_matched"), ("MNLI", "test_mismatched")] if spec.name == "MNLI" else [(spec.name, "test")]
     written = []
@@ -199,6 +202,7 @@ def train_user_classifier(train_file: str, dev_file: str | None, text_columns: S
                           skip_bad_rows: bool = False, **run_options: Any) -> dict[str, Any]:
     """Fine-tune on the user's CSV / TSV / JSON-lines file; `run_options` as for `train_glue` (init, ...)."""
     kind = "regression" if regression else "classification"
+    check_run_directory(args, (train_file, dev_file, model, run_options.get("tokenizer")))  # before any work
     train = read_tabular(train_file, text_columns, label_column, task=kind, format=file_format,
                          skip_bad_rows=skip_bad_rows)
     dev = None

@@ -22,12 +22,13 @@ import numpy as np
 
 from ..data import SquadExample, load_squad_dataset_for_eval, read_squad
 from ..errors import InputError
-from ..io_utils import atomic_write_text, read_json_object
+from ..io_utils import atomic_write_text, check_output_dir, read_json_object
 from ..metrics import squad_evaluate
 from ..modeling import FunnelForQuestionAnswering
 from ..registry import SQUAD_SETTINGS_FILE, architecture
 from ..tokenizer import FunnelTokenizer
 from ..training import ArrayDataset, Trainer, TrainingArguments, init_distributed, predict_arrays
+from ..training.rundir import check_run_directory
 from .common import PRETRAINED, build_model, resolve_tokenizer, save_sidecar, write_results
 
 logger = logging.getLogger("paddlefunnel")
@@ -227,6 +228,7 @@ def train_squad(train_file: str, dev_file: str | None, args: TrainingArguments, 
                 revision: str | None = None) -> dict[str, Any]:
     """Fine-tune `model` (a directory or hub name at `revision`), or with init="random" train from scratch in
     its shape (also a preset or config file); keep the best dev-F1 checkpoint in `<out>/best`, return a summary."""
+    check_run_directory(args, (train_file, dev_file, model, tokenizer))  # before any work
     train = read_squad(train_file, training=True)  # its read report is logged by the reader
     corpus = [t for e in train.examples for t in (e.question, e.context)]
     tok = resolve_tokenizer(model, tokenizer, train_vocab, corpus, init, revision)
@@ -268,6 +270,7 @@ def load_settings(model_dir: str | Path, **overrides: Any) -> SquadSettings:
 def predict_squad(data_file: str, model_dir: str, out_dir: str, batch_size: int = 64,
                   **setting_overrides: Any) -> dict[str, Any]:
     """Write predictions.json, nbest_predictions.json (and null_odds.json for v2.0); score them if answers exist."""
+    check_output_dir(out_dir, what="prediction directory", inputs=(data_file, model_dir), previous=())
     settings = load_settings(model_dir, **setting_overrides)
     data = read_squad(data_file)
     model = FunnelForQuestionAnswering.from_pretrained(model_dir)

@@ -39,7 +39,8 @@ class TrainingArguments:
     save_steps: int = 0  # 0: checkpoint whenever evaluating, and at the end
     early_stopping_patience: int = 0  # evaluations without improvement before stopping; 0 = never
     amp: str = "none"  # none | fp16 | bf16 (GPU only)
-    resume: bool = False
+    resume: bool = False  # continue the run in output_dir from its checkpoint-last/
+    overwrite: bool = False  # start over in an output_dir holding an earlier run (training/rundir.py)
     progress: bool = True
 
     def __post_init__(self) -> None:

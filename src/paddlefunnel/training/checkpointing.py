@@ -30,7 +30,7 @@ SaveExtra = Callable[[Path], None]  # writes a model's sidecar files (tokenizer,
 
 def save_model(directory: Path, model: nn.Layer, save_extra: SaveExtra | None = None) -> None:
     """The model and its sidecar files, replacing `directory` only when complete."""
-    with atomic_directory(directory) as tmp:
+    with atomic_directory(directory, "model") as tmp:
         _write_model(tmp, model, save_extra)
 
 
@@ -39,7 +39,7 @@ def save_checkpoint(directory: Path, model: nn.Layer, optimizer: paddle.optimize
                     world_size: int, save_extra: SaveExtra | None = None) -> None:
     """Model, optimizer, scheduler and `position` (the trainer's counters), replacing `directory` only when
     complete. `args` and `world_size` are recorded for the reader; resuming does not use them."""
-    with atomic_directory(directory) as tmp:
+    with atomic_directory(directory, "checkpoint") as tmp:
         _write_model(tmp, model, save_extra)
         write_safetensors(structured_optimizer_state(optimizer, model), tmp / OPTIMIZER_FILE, PADDLE_LAYOUT)
         payload = {"trainer": position, "scheduler": scheduler.state_dict(), "args": args, "world_size": world_size}

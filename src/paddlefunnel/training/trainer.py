@@ -26,6 +26,7 @@ import paddle.nn as nn
 from tqdm.auto import tqdm
 
 from ..errors import NonFiniteLossError
+from ..io_utils import atomic_write_text, writing
 from .arguments import TrainingArguments
 from .batches import ArrayDataset, ResumableBatchSampler
 from .checkpointing import (
@@ -40,10 +41,9 @@ from .checkpointing import (
 from .distributed import init_distributed
 from .optimizer import build_optimizer
 from .prediction import predict_arrays
+from .rundir import LOG_FILE, check_run_directory, discard_previous_run, set_previous_run_aside
 
 logger = logging.getLogger("paddlefunnel")
-
-LOG_FILE = "log.jsonl"
 
 MetricsFn = Callable[[dict[str, np.ndarray]], dict[str, float]]
 
@@ -135,6 +135,9 @@ class Trainer:
         if self.train_data is None:
             raise ValueError("Trainer.train needs train_data")
         total = self.total_steps()
+        check_run_directory(self.args)  # an earlier run here needs --resume or --overwrite
+        if self.args.overwrite and self.is_main:
+            set_previous_run_aside(self.out)
         self._start(total)
         stopped_early = False
         progress = self._progress_bar(total)
@@ -150,6 +153,8 @@ class Trainer:
             self._close(progress)
         if self.eval_data is None and self.is_main:
             save_model(self.out / BEST_DIR, self.model, self.save_extra)
+        if self.is_main:
+            discard_previous_run(self.out)
         return TrainResult(self.state.global_step, self.state.best_metric, self.state.best_step, self.final_metrics,
                            stopped_early, self.out / LOG_FILE)
 
@@ -298,6 +303,9 @@ class Trainer:
         self.state = TrainerState(**restore_checkpoint(directory, self.model, self.optimizer, self.scheduler))
         logger.info("resumed from %s at step %d (epoch %d, batch %d)", directory, self.state.global_step,
                     self.state.epoch, self.state.batch_in_epoch)
+        if self.is_main:  # the steps after the checkpoint are trained again: their old records go
+            truncate_log(self.out / LOG_FILE, self.state.global_step)
+            self._log({"event": "resume", "step": self.state.global_step})
 
     # ------------------------------------------------------------------------------------- logging
     def _log(self, record: dict[str, Any]) -> None:
@@ -306,9 +314,10 @@ class Trainer:
             return
         record = {"time": round(time.time(), 3), **record}
         self.state.history.append(record)
-        self.out.mkdir(parents=True, exist_ok=True)
-        with open(self.out / LOG_FILE, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        with writing(self.out / LOG_FILE, "training log"):
+            self.out.mkdir(parents=True, exist_ok=True)
+            with open(self.out / LOG_FILE, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
         if self._visualdl is not None:
             for key, value in record.items():
                 if isinstance(value, (int, float)) and key not in ("step", "time", "epoch"):
@@ -337,3 +346,23 @@ class Trainer:
         if self._visualdl is not None:
             self._visualdl.close()
             self._visualdl = None
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Keep only the records of the log at `path` up to `step` (a resumed run's checkpoint), rewritten atomically.
+
+    A run killed after its last checkpoint logged steps that the resumed run trains again; without this the log
+    would hold those steps twice. Records without a step are kept; a line that is not JSON (a write cut short by
+    the kill) is dropped."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # the torn last line of a killed run
+        if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] > step:
+            continue
+        kept.append(line)
+    atomic_write_text(path, "".join(f"{line}\n" for line in kept), "training log")
