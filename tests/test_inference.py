@@ -156,12 +156,13 @@ def test_jsonl_bad_lines_are_reported_and_the_rest_processed(classifier, tmp_pat
                       '{"text": "what is the capital of kaldor ?"}\n', encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="paddlefunnel"):
         result = predict_jsonl(Predictor(export, device="cpu"), source, tmp_path / "out.jsonl", progress=False)
-    assert result.written == 2 and [e.line for e in result.errors] == [2, 4, 5]
+    assert result.written == 2 and [e.line for e in result.errors] == [2, 3, 4, 5]
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
-    assert [r.get("id") for r in rows] == ["a", None, None, None, None]
+    assert [r.get("id") for r in rows] == ["a", None, None, None, None, None]  # output line N = input line N
     assert rows[1] == {"line": 2, "error": "not valid JSON (Expecting value)"}
-    assert "missing field 'text'" in rows[2]["error"] and "expected a JSON object" in rows[3]["error"]
-    assert rows[4]["label"] in LABELS
+    assert rows[2] == {"line": 3, "error": "blank line: expected a JSON object"}
+    assert "missing field 'text'" in rows[3]["error"] and "expected a JSON object" in rows[4]["error"]
+    assert rows[5]["label"] in LABELS
     err = caplog.text
     assert f"{source}:2: error: not valid JSON" in err and f"{source}:4: error: missing field 'text'" in err
 
@@ -213,3 +214,34 @@ def test_precision_is_checked(classifier):
         Predictor(export, device="cpu", precision="fp16")
     with pytest.raises(ValueError, match="CPU"):
         Predictor(export, device="gpu", precision="bf16")
+
+
+def test_jsonl_output_lines_align_with_input_lines_blank_and_empty_context(reader, tmp_path, caplog, capsys):
+    """Issue 13: a blank line is an error object at its own place (not dropped), and an empty QA context is an
+    error counted as bad and reported at its own line, not at its index in the batch."""
+    from paddlefunnel.cli import main
+
+    _, qa_export, _ = reader
+    good = [json.dumps({"id": f"q{i}", "question": q, "context": c}) for i, (q, c) in enumerate(zip(QUESTIONS, CONTEXTS))]
+    lines = [good[0], "", good[1], json.dumps({"id": "empty", "question": QUESTIONS[2], "context": ""}), "   ",
+             json.dumps({"question": QUESTIONS[0], "context": "  "}), good[2]]
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="paddlefunnel"):
+        result = predict_jsonl(Predictor(qa_export, device="cpu"), source, tmp_path / "out.jsonl", progress=False,
+                               chunk_size=3)  # chunks split the bad lines: line numbers must not be chunk indices
+    assert [e.line for e in result.errors] == [2, 4, 5, 6] and result.written == 3
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert len(rows) == len(lines)
+    assert [r.get("id") for r in rows] == ["q0", None, "q1", None, None, None, "q2"]
+    assert rows[1]["line"] == 2 and "blank line" in rows[1]["error"]
+    assert rows[3] == {"line": 4, "error": "empty context: there is nothing to find the answer in"}
+    assert rows[4]["line"] == 5 and rows[5]["line"] == 6 and "empty context" in rows[5]["error"]
+    assert all("answer" in rows[i] for i in (0, 2, 6))
+    assert f"{source}:4: error: empty context" in caplog.text and f"{source}:6: error: empty context" in caplog.text
+    assert main(["predict", "--model", str(qa_export), "--input", str(source), "--output", str(tmp_path / "o")]) == 1
+    assert "4 bad input lines (first: line 2)" in capsys.readouterr().err
+    assert len((tmp_path / "o").read_text().splitlines()) == len(lines)
+    # --text with an empty context: the error object, and a failing exit status.
+    assert main(["predict", "--model", str(qa_export), "--text", QUESTIONS[0], "--text-pair", ""]) == 1
+    assert "empty context" in json.loads(capsys.readouterr().out)["error"]

@@ -7,19 +7,21 @@ gradients of every parameter and of the input embeddings are compared.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import paddle
 
-from .checkpoint import HF_LAYOUT, Checkpoint, linear_weight_names, load_state_into
+from .checkpoint import HF_LAYOUT, Checkpoint, linear_weight_names, load_state_into, read_checkpoint
 from .hub import resolve_pretrained
 from .config import FunnelConfig
 from .errors import MissingDependencyError
 from .modeling import MODEL_CLASSES, model_class_for
 from .modeling.inputs import sample_batch
-from .registry import architecture, heads_of_body
+from .registry import CONFIG_FILE, TORCH_WEIGHTS_FILE, architecture, heads_of_body
 
 FORWARD_TOLERANCE = 1e-5  # max abs difference of any output tensor, over max(1, max |reference output|)
 BACKWARD_TOLERANCE = 1e-4  # max abs gradient difference relative to the gradient's largest magnitude
@@ -66,6 +68,12 @@ class ParityReport:
     forward_mean: dict[str, float] = field(default_factory=dict)
     backward: dict[str, float] = field(default_factory=dict)  # parameter -> relative max abs diff
     backward_mean: dict[str, float] = field(default_factory=dict)
+    note: str = ""  # what was compared, when it is not the obvious (e.g. a head initialised at random)
+    error: str | None = None  # why this case could not be compared at all (a table row, never a crash)
+
+    @property
+    def compared(self) -> bool:
+        return self.error is None
 
     @property
     def max_forward(self) -> float:
@@ -84,7 +92,8 @@ class ParityReport:
         return float(np.mean(list(self.backward_mean.values()))) if self.backward_mean else 0.0
 
     def ok(self, forward_tol: float = FORWARD_TOLERANCE, backward_tol: float = BACKWARD_TOLERANCE) -> bool:
-        return self.max_forward <= forward_tol and self.max_backward <= backward_tol
+        """Within tolerance; a case that could not be compared is not a failure (its row says why)."""
+        return not self.compared or self.max_forward <= forward_tol and self.max_backward <= backward_tol
 
     def worst(self) -> str:
         name, value = max({**self.forward, **self.backward}.items(), key=lambda kv: kv[1], default=("-", 0.0))
@@ -214,11 +223,20 @@ def run_case(class_name: str, config_kwargs: dict[str, Any], seed: int = 0, **ba
 
 
 def format_table(rows: list[tuple[str, ParityReport]]) -> str:
-    lines = ["| case | forward max | forward mean | backward max (rel) | backward mean (rel) | worst tensor |",
-             "|---|---|---|---|---|---|"]
+    """A markdown table, one row per case; a `note` column appears only when some row has a note or an error."""
+    with_notes = any(r.note or r.error for _, r in rows)
+    lines = ["| case | forward max | forward mean | backward max (rel) | backward mean (rel) | worst tensor |"
+             + (" note |" if with_notes else ""),
+             "|---|---|---|---|---|---|" + ("---|" if with_notes else "")]
     for label, r in rows:
-        lines.append(f"| {label} | {r.max_forward:.1e} | {r.mean_forward:.1e} | {r.max_backward:.1e} | "
+        if r.compared:
+            cells = (f"| {label} | {r.max_forward:.1e} | {r.mean_forward:.1e} | {r.max_backward:.1e} | "
                      f"{r.mean_backward:.1e} | {r.worst()} |")
+        else:
+            cells = f"| {label} | - | - | - | - | - |"
+        if with_notes:
+            cells += f" {r.note if r.compared else 'not compared: ' + str(r.error)} |"
+        lines.append(cells)
     return "\n".join(lines)
 
 
@@ -237,30 +255,96 @@ def demo_reference_directory(directory, seed: int = 0) -> str:
 
 def compare_checkpoint(hf_dir, batch_size: int = 3, seq_len: int = 24, seed: int = 0,
                        revision: str | None = None) -> list[tuple[str, ParityReport]]:
-    """Every head the checkpoint's body supports, loaded by `transformers` and converted by paddlefunnel.
+    """The checkpoint's own architecture (with its own num_labels) and every other head of its body, loaded by
+    `transformers` and by paddlefunnel, one table row each.
 
     `hf_dir` is a directory or a hub name (`org/name` at `revision`), resolved once to its local snapshot so that
-    both libraries read the very same files."""
+    both libraries read the very same files. A directory `transformers` cannot read (Paddle layout, .pdparams,
+    PaddleNLP's model_config.json) is compared through an HF-layout copy written by paddlefunnel. A head that
+    cannot be compared becomes a row saying why (`ParityReport.error`), never an exception: one odd head must not
+    hide the others.
+    """
     torch, transformers = require_reference()
     transformers.logging.set_verbosity_error()  # its 'newly initialized' notes for random heads are expected
     hf_dir = resolve_pretrained(hf_dir, revision=revision)
-
-    config = FunnelConfig.from_pretrained(hf_dir)
-    saved = model_class_for(config).__name__
-    body = architecture(saved).body
-    rows = []
-    # The checkpoint's own architecture first, through the real directory loader.
-    ours = MODEL_CLASSES[saved].from_pretrained(hf_dir)
-    torch.manual_seed(seed)
-    reference = getattr(transformers, saved).from_pretrained(hf_dir).eval()
-    rows.append((f"{saved} (from_pretrained)", compare_models(
-        reference, ours, sample_batch(ours.config, saved, batch_size, seq_len, seed), seed)))
-    for head in heads_of_body(body):
-        if head == saved:
-            continue
-        overrides = {"num_labels": 2} if head == "FunnelForQuestionAnswering" else {}
-        torch.manual_seed(seed)
-        reference = getattr(transformers, head).from_pretrained(hf_dir, **overrides).eval()
-        ours = convert_reference_model(reference)
-        rows.append((head, compare_models(reference, ours, sample_batch(ours.config, head, batch_size, seq_len, seed), seed)))
+    saved = model_class_for(FunnelConfig.from_pretrained(hf_dir)).__name__
+    ours = MODEL_CLASSES[saved].from_pretrained(hf_dir)  # our loader on the real files; its errors are the user's
+    with tempfile.TemporaryDirectory() as tmp:
+        reference_dir, how = _reference_directory(hf_dir, ours, Path(tmp))
+        rows = [(f"{saved} (from_pretrained{how})",
+                 _compare_saved(transformers, saved, reference_dir, ours, batch_size, seq_len, seed))]
+        for head in heads_of_body(architecture(saved).body):
+            if head != saved:
+                rows.append((head, _compare_head(transformers, head, reference_dir, batch_size, seq_len, seed)))
     return rows
+
+
+def _reference_directory(directory: Path, ours: paddle.nn.Layer, tmp: Path) -> tuple[Path, str]:
+    """The directory `transformers` loads: the checkpoint itself when it reads it, else an HF-layout copy of
+    `ours` (paddlefunnel's own conversion) in `tmp`; and a label suffix saying which."""
+    if _transformers_reads(directory):
+        return directory, ""
+    ours.save_pretrained(tmp, hf_format=True)
+    return tmp, "; reference from an HF-layout copy"
+
+
+def _transformers_reads(directory: Path) -> bool:
+    """Whether `transformers` can load `directory` as it is: config.json and HF-layout weights of a kind it reads."""
+    if not directory.is_dir() or not (directory / CONFIG_FILE).is_file():
+        return False
+    checkpoint = read_checkpoint(directory)
+    name = Path(checkpoint.source).name
+    readable = name.endswith((".safetensors", ".index.json")) or name == TORCH_WEIGHTS_FILE
+    return checkpoint.layout == HF_LAYOUT and readable
+
+
+def _compare_saved(transformers, saved: str, reference_dir: Path, ours: paddle.nn.Layer, batch_size: int,
+                   seq_len: int, seed: int) -> ParityReport:
+    """The checkpoint's own architecture: our `from_pretrained` against the reference's, on the same files."""
+    torch, _ = require_reference()
+    try:
+        torch.manual_seed(seed)
+        reference, info = getattr(transformers, saved).from_pretrained(reference_dir, output_loading_info=True)
+        report = compare_models(reference.eval(), ours, sample_batch(ours.config, saved, batch_size, seq_len, seed),
+                                seed)
+    except Exception as err:  # noqa: BLE001 -- reported as the row's reason; the other heads still run
+        return ParityReport(saved, error=_reason(err))
+    report.note = _loading_note(info)
+    return report
+
+
+def _compare_head(transformers, head: str, reference_dir: Path, batch_size: int, seq_len: int,
+                  seed: int) -> ParityReport:
+    """Another head of the same body: loaded by the reference (head weights the checkpoint lacks or holds in
+    another shape are initialised at random), converted by paddlefunnel, compared."""
+    torch, _ = require_reference()
+    overrides = {"num_labels": 2} if head == "FunnelForQuestionAnswering" else {}
+    try:
+        torch.manual_seed(seed)
+        reference, info = getattr(transformers, head).from_pretrained(
+            reference_dir, ignore_mismatched_sizes=True, output_loading_info=True, **overrides)
+        ours = convert_reference_model(reference.eval())
+        report = compare_models(reference, ours, sample_batch(ours.config, head, batch_size, seq_len, seed), seed)
+    except Exception as err:  # noqa: BLE001 -- reported as the row's reason; the other heads still run
+        return ParityReport(head, error=_reason(err))
+    report.note = _loading_note(info)
+    return report
+
+
+def _loading_note(info: dict[str, Any]) -> str:
+    """What the reference initialised at random: head weights the checkpoint lacks or holds in another shape."""
+    parts = []
+    mismatched = sorted(str(item[0]) if isinstance(item, (tuple, list)) else str(item)
+                        for item in info.get("mismatched_keys") or ())
+    if mismatched:
+        parts.append(f"random (checkpoint has another shape): {', '.join(mismatched)}")
+    missing = sorted(info.get("missing_keys") or ())
+    if missing:
+        parts.append(f"random (not in checkpoint): {', '.join(missing)}")
+    return "; ".join(parts)
+
+
+def _reason(err: BaseException) -> str:
+    """One line for a table cell (markdown pipes escaped)."""
+    first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{type(err).__name__}: {first}".replace("|", "\\|")

@@ -20,13 +20,14 @@ from ..errors import PaddleFunnelError
 from ..runtime import use_all_cpu_cores
 from ..version import __version__
 from . import checkpoints, demo, deploy, evaluate, predict, train, vocab
+from .options import StrictArgumentParser
 
 # In the order `paddlefunnel --help` lists them: demo, train, predict, convert, compare, vocab, evaluate, export, flops.
 COMMAND_GROUPS = (demo, train, predict, checkpoints, vocab, evaluate, deploy)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="paddlefunnel", description="Funnel-Transformer for PaddlePaddle")
+    parser = StrictArgumentParser(prog="paddlefunnel", description="Funnel-Transformer for PaddlePaddle")
     parser.add_argument("--version", action="version",
                         version=f"paddlefunnel {__version__} (paddle {paddle.__version__})")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -59,6 +59,9 @@ def run_compare(args: argparse.Namespace) -> int:
           f"(relative to each gradient's scale)")
     print(parity.format_table(rows))
     failed = [label for label, report in rows if not report.ok()]
+    if not any(report.compared for _, report in rows):
+        print("FAILED: no head could be compared (see the note column)", file=sys.stderr)
+        return 1
     if failed:
         print(f"FAILED: {', '.join(failed)} above tolerance", file=sys.stderr)
         return 1

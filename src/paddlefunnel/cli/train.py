@@ -12,7 +12,7 @@ from .options import (add_command, add_glue_data_options, add_model_options, add
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("train", help="fine-tune (or train from scratch) on a task")
+    parser = sub.add_parser("train", help="fine-tune (or train from scratch) on a task", allow_abbrev=False)
     tasks = parser.add_subparsers(dest="train_task", required=True, metavar="TASK")
     _add_glue(tasks)
     _add_classify(tasks)

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..errors import DataFormatError, InputError, MissingFileError
 from ..io_utils import atomic_write_text
-from ._common import Example, ExampleList, collect_examples
+from ._common import Example, ExampleList, collect_examples, decoding_error
 
 # What GLUE reports for a task (names as in the GLUE paper and transformers' run_glue; computed by
 # paddlefunnel.metrics.glue). The last name is the task's GLUE score: checkpoints are selected by it.
@@ -236,7 +236,7 @@ def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
                 if row:
                     yield reader.line_num, row
         except UnicodeDecodeError as err:
-            raise DataFormatError(path, reader.line_num + 1, f"not UTF-8 text ({err.reason})") from None
+            raise decoding_error(path, err) from None
 
 
 def _check_header(path: Path, line: int, row: list[str], layout: SplitLayout, spec: GlueTaskSpec,

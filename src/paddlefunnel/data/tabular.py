@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..errors import DataFormatError, InputError
-from ._common import Example, ExampleList, collect_examples, require_file
+from ._common import Example, ExampleList, collect_examples, decoding_error, require_file
 
 FORMATS = ("csv", "tsv", "jsonl")
 TASKS = ("classification", "regression")
@@ -74,14 +74,13 @@ def _delimited_records(path: Path, delimiter: str, quoting: int,
                     continue
                 yield reader.line_num, dict(zip(names, row))
         except UnicodeDecodeError as err:
-            raise DataFormatError(path, reader.line_num + 1, f"not UTF-8 text ({err.reason})") from None
+            raise decoding_error(path, err) from None
         except csv.Error as err:
             raise DataFormatError(path, reader.line_num, f"CSV syntax error: {err}") from None
 
 
 def _jsonl_records(path: Path) -> Iterator[tuple[int, Record]]:
     with open(path, encoding="utf-8-sig") as handle:
-        line = 0
         try:
             for line, text in enumerate(handle, start=1):
                 if not text.strip():
@@ -96,7 +95,7 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, Record]]:
                     continue
                 yield line, record
         except UnicodeDecodeError as err:
-            raise DataFormatError(path, line + 1, f"not UTF-8 text ({err.reason})") from None
+            raise decoding_error(path, err) from None
 
 
 # ---------------------------------------------------------------------------------------------- fields

@@ -179,17 +179,29 @@ class Predictor:
         if settings.max_seq_length < self.info.min_seq_len:
             raise InputError(f"max_seq_length={settings.max_seq_length} is below the {self.info.min_seq_len} tokens "
                              f"the exported program needs")
+        # An empty question or context is an error of that item alone: it never reaches the features (where a
+        # batch of nothing but empty ones would be refused whole) and its result says why.
+        blank = {str(i): _blank_qa_field(q, c) for i, (q, c) in enumerate(zip(questions, contexts))}
         examples = [SquadExample(qas_id=str(i), question=q, context=c, answers=[])
                     for i, (q, c) in enumerate(zip(questions, contexts))]
-        features = build_features(examples, self.tokenizer, settings)
-        outputs = self.run(features.arrays["input_ids"], features.arrays["attention_mask"],
-                           features.arrays["token_type_ids"])
-        predictions, nbest, _ = postprocess_predictions(examples, features, outputs["start_logits"],
-                                                        outputs["end_logits"], settings)
+        usable = [example for example in examples if blank[example.qas_id] is None]
+        predictions: dict[str, str] = {}
+        nbest: dict[str, list[dict[str, Any]]] = {}
+        skipped_reasons: dict[str, str] = {}
+        if usable:
+            features = build_features(usable, self.tokenizer, settings)
+            outputs = self.run(features.arrays["input_ids"], features.arrays["attention_mask"],
+                               features.arrays["token_type_ids"])
+            predictions, nbest, _ = postprocess_predictions(usable, features, outputs["start_logits"],
+                                                            outputs["end_logits"], settings)
+            skipped_reasons = dict(features.skipped)
         results = []
         for example in examples:
+            if blank[example.qas_id] is not None:
+                results.append({"answer": "", "score": 0.0, "nbest": [], "error": blank[example.qas_id]})
+                continue
             if example.qas_id not in predictions:
-                skipped = dict(features.skipped).get(example.qas_id, "no usable tokens")
+                skipped = skipped_reasons.get(example.qas_id, "no usable tokens")
                 results.append({"answer": "", "score": 0.0, "nbest": [], "error": skipped})
                 continue
             answer = predictions[example.qas_id]
@@ -213,6 +225,15 @@ class JsonlResult:
     errors: list[LineError]
 
 
+def _blank_qa_field(question: str, context: str) -> str | None:
+    """Why a question-answering item cannot be answered (an empty question or context), or None."""
+    if not question.strip():
+        return "empty question"
+    if not context.strip():
+        return "empty context: there is nothing to find the answer in"
+    return None
+
+
 def _text_fields(record: Any, question_answering: bool) -> tuple[str, str | None]:
     """(text, pair) of one input object: {"text", "text_pair"} or, for QA, {"question", "context"}."""
     if not isinstance(record, dict):
@@ -226,22 +247,25 @@ def _text_fields(record: Any, question_answering: bool) -> tuple[str, str | None
         raise InputError(f"fields {first!r} and {second!r} must be strings")
     if question_answering and pair is None:
         raise InputError(f"missing field {second!r}: question answering needs a context")
+    if question_answering and first == "question" and _blank_qa_field(text, pair) is not None:
+        raise InputError(_blank_qa_field(text, pair))
     return text, pair
 
 
 def predict_jsonl(predictor: Predictor, input_path: str | os.PathLike, output_path: str | os.PathLike | None = None,
                   chunk_size: int = 256, progress: bool = True) -> JsonlResult:
-    """One JSON object per input line -> one JSON object per output line (stdout without `output_path`).
+    """One JSON object per input line -> one JSON object per output line (stdout without `output_path`):
+    output line N always answers input line N.
 
-    A line that is not a JSON object with the needed text fields is reported (logged as a warning,
-    "{path}:{line}: error: {reason}", returned in `errors`, and written as {"line", "error"} at its place in
-    the output); the other lines are still predicted.
+    A line that is blank, not a JSON object with the needed text fields, or that cannot be answered (an empty
+    question or context) is reported (logged as a warning, "{path}:{line}: error: {reason}", returned in
+    `errors`, and written as {"line", "error"} at its place in the output); the other lines are still predicted.
     """
     input_path = Path(input_path)
     if not input_path.is_file():
         raise MissingFileError(f"{input_path}: no such input file")
     with input_path.open(encoding="utf-8") as handle:
-        lines = [(number, line) for number, line in enumerate(handle, start=1) if line.strip()]
+        lines = list(enumerate(handle, start=1))
     if output_path is None:
         return _write_predictions(predictor, input_path, lines, sys.stdout, chunk_size, progress)
     with atomic_path(output_path) as tmp, tmp.open("w", encoding="utf-8") as out:
@@ -269,19 +293,28 @@ def _predict_chunk(predictor: Predictor, input_path: Path,
     question_answering = predictor.architecture == QUESTION_ANSWERING
     records: dict[int, tuple[Any, str, str | None]] = {}  # line -> (record, text, pair)
     rows: dict[int, dict[str, Any]] = {}
+    def bad_line(number: int, message: str) -> None:
+        logger.warning("%s:%d: error: %s", input_path, number, message)
+        errors.append(LineError(number, message))
+        rows[number] = {"line": number, "error": message}
+
     for number, line in chunk:
+        if not line.strip():
+            bad_line(number, "blank line: expected a JSON object")
+            continue
         try:
             record = json.loads(line)
             records[number] = (record, *_text_fields(record, question_answering))
         except (json.JSONDecodeError, InputError) as err:
-            message = f"not valid JSON ({err.msg})" if isinstance(err, json.JSONDecodeError) else str(err)
-            logger.warning("%s:%d: error: %s", input_path, number, message)
-            errors.append(LineError(number, message))
-            rows[number] = {"line": number, "error": message}
+            bad_line(number, f"not valid JSON ({err.msg})" if isinstance(err, json.JSONDecodeError) else str(err))
     if records:
         pairs = [pair for _, _, pair in records.values()]
         predictions = predictor.predict([text for _, text, _ in records.values()],
                                         None if all(p is None for p in pairs) else pairs)
         for (number, (record, _, _)), prediction in zip(records.items(), predictions):
+            if "error" in prediction:  # e.g. a context with no tokens left after tokenisation
+                bad_line(number, str(prediction["error"]))
+                continue
             rows[number] = {"id": record["id"], **prediction} if "id" in record else prediction
+    errors.sort(key=lambda error: error.line)
     return [rows[number] for number, _ in chunk], errors

@@ -13,10 +13,11 @@ from typing import Any
 import paddle
 
 from ..config import FunnelConfig, preset_names
+from ..config_layouts import require_config_file
 from ..errors import InputError, MissingFileError
 from ..hub import CONFIG, MODEL_PARTS, TOKENIZER, is_repo_id, resolve_pretrained
 from ..io_utils import atomic_write_text
-from ..registry import CONFIG_FILE, RESULTS_FILE, VOCABULARY_FILES
+from ..registry import CONFIG_FILE, RESULTS_FILE, VOCABULARY_FILES, WEIGHTS_FILES
 from ..tokenizer import FunnelTokenizer
 
 logger = logging.getLogger("paddlefunnel")
@@ -74,9 +75,11 @@ def resolve_tokenizer(model: str, tokenizer: str | None = None, train_vocab: int
     """--tokenizer (a directory or hub name), else the model's own vocabulary (its directory or hub repo),
     else one trained on `corpus`. `revision` is the model's: it applies to --tokenizer only when that names the
     same repo."""
+    kind = describe_model_argument(model, init)
+    if kind == "directory":  # a model that cannot be loaded fails now, not after the vocabulary is trained
+        check_model_directory(Path(model), init)
     if tokenizer:
         return FunnelTokenizer.from_pretrained(tokenizer, revision=revision if tokenizer == model else None)
-    kind = describe_model_argument(model, init)
     path = None
     if kind == "directory":
         path = Path(model)
@@ -91,6 +94,16 @@ def resolve_tokenizer(model: str, tokenizer: str | None = None, train_vocab: int
     raise MissingFileError(
         f"no vocabulary for --model {model!r}: pass --tokenizer DIR (with vocab.txt or tokenizer.json) or hub "
         "name, or --train-vocab SIZE to learn one from the training data")
+
+
+def check_model_directory(path: Path, init: str = PRETRAINED) -> None:
+    """Cheap checks that `build_model` can use the directory `path` (a readable config, and weights unless
+    init="random"), so that a wrong --model fails before any slow work (vocabulary training, features)."""
+    require_config_file(path)
+    FunnelConfig.from_pretrained(path)  # a config that does not parse says so, naming the file
+    if init == PRETRAINED and not any((path / name).is_file() for name in WEIGHTS_FILES):
+        raise MissingFileError(f"--model {path}: no weights ({', '.join(WEIGHTS_FILES)}); pass a model directory, "
+                               "or add --init random to train from randomly initialised weights of its config's shape")
 
 
 def _random_init_config(model: str, kind: str, revision: str | None) -> FunnelConfig:
