@@ -15,7 +15,7 @@ from paddlefunnel import FunnelConfig, FunnelForSequenceClassification, FunnelMo
 from paddlefunnel.cli import main
 from paddlefunnel.data.glue import read_glue
 from paddlefunnel.data.tabular import read_tabular
-from paddlefunnel.errors import DataFormatError
+from paddlefunnel.errors import DataFormatError, InputError, WeightsError
 from paddlefunnel.parity import make_reference_model
 
 # ------------------------------------------------------------------------------------------- compare (item 3)
@@ -211,3 +211,38 @@ def test_unusable_model_directory_fails_before_vocabulary_training(tmp_path, cap
     assert str(model) in err and ("no config.json" in err if contents == "empty" else "no weights" in err)
     assert "WordPiece vocabulary" not in caplog.text
     assert not (tmp_path / "run").exists()
+
+
+# ------------------------------------------------------------------------------- review follow-ups
+def test_squad_settings_with_an_unknown_key_name_the_file(tmp_path):
+    from paddlefunnel.tasks.squad import load_settings
+
+    (tmp_path / "squad_settings.json").write_text(json.dumps({"max_seq_length": 64, "bogus": 1}))
+    with pytest.raises(InputError, match=r"squad_settings.json: unknown SQuAD settings \['bogus'\]"):
+        load_settings(tmp_path)
+
+
+def test_predict_text_refuses_output_file(tmp_path, capsys):
+    assert main(["predict", "--model", str(tmp_path), "--text", "hi", "--output", str(tmp_path / "o.jsonl")]) == 2
+    assert "--output is for --input files" in capsys.readouterr().err
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.parametrize("shard", ["../outside.safetensors", 5, "sub/model.safetensors"])
+def test_a_local_shard_index_names_files_beside_it_only(tmp_path, shard):
+    from paddlefunnel.checkpoint import read_checkpoint
+
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"a.weight": shard}}))
+    with pytest.raises(WeightsError, match=r"names shard .*expected a file name beside it"):
+        read_checkpoint(tmp_path)
+
+
+def test_vocab_train_on_a_corpus_that_is_not_utf8_names_its_line(tmp_path, capsys):
+    good, bad = tmp_path / "good.txt", tmp_path / "bad.txt"
+    good.write_text("the capital of kaldor is druma\n" * 20)
+    bad.write_bytes(b"the capital of kaldor is druma\n" * 3 + b"caf\xe9 au lait\n")
+    assert main(["vocab", "train", str(good), str(bad), "--vocab-size", "60", "--out", str(tmp_path / "v"),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.txt, line 4: not UTF-8 text (byte 3 of the line, byte 96 of the file" in err
+    assert "Traceback" not in err and not (tmp_path / "v").exists()

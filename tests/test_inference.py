@@ -13,6 +13,7 @@ from model_utils import tiny
 from paddlefunnel import FunnelConfig, FunnelForQuestionAnswering, FunnelForSequenceClassification, FunnelTokenizer
 from paddlefunnel.data import SquadExample, demo_corpus
 from paddlefunnel.deploy import Predictor, export_model, predict_jsonl
+from paddlefunnel.errors import DataFormatError
 from paddlefunnel.tasks.squad import SquadSettings, build_features, postprocess_predictions
 
 LABELS = ["entailment", "neutral", "contradiction"]
@@ -245,3 +246,10 @@ def test_jsonl_output_lines_align_with_input_lines_blank_and_empty_context(reade
     # --text with an empty context: the error object, and a failing exit status.
     assert main(["predict", "--model", str(qa_export), "--text", QUESTIONS[0], "--text-pair", ""]) == 1
     assert "empty context" in json.loads(capsys.readouterr().out)["error"]
+
+
+def test_jsonl_that_is_not_utf8_names_its_line(classifier, tmp_path):
+    path = tmp_path / "queries.jsonl"
+    path.write_bytes(b'{"text": "a"}\n{"text": "b"}\n{"text": "caf\xe9"}\n')
+    with pytest.raises(DataFormatError, match=r"queries.jsonl, line 3: not UTF-8 text \(byte 13 of the line"):
+        predict_jsonl(Predictor(classifier[1]), path, progress=False)

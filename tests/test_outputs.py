@@ -361,3 +361,35 @@ def test_leftover_old_copy_comes_back_when_the_target_is_missing(tmp_path):
     assert (tmp_path / "model" / "config.json").read_text() == "{}" and not old.exists()
     with pytest.raises(OutputExistsError, match="not empty"):
         check_output_dir(tmp_path / "model", what="export directory")
+
+
+def test_a_location_that_cannot_even_be_looked_at_is_one_error(tmp_path, monkeypatch):
+    """Path.exists raises PermissionError (EACCES) on Python 3.11 for a directory we may not search."""
+    target = tmp_path / "locked" / "run"
+    real_exists = Path.exists
+
+    def exists(self, *args, **kwargs):
+        if self == target:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_exists(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "exists", exists)
+    with pytest.raises(OutputError, match=r"locked/run: cannot write the training output directory"):
+        check_output_dir(target, what="training output directory", previous=("best",))
+
+
+def test_a_write_error_inside_a_staged_directory_names_the_real_output(tmp_path, monkeypatch):
+    real_replace = os.replace
+
+    def replace(src, dst, *args, **kwargs):
+        if str(dst).endswith("notes.txt"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OutputError) as caught:
+        with atomic_directory(tmp_path / "export") as staging:
+            atomic_write_text(staging / "notes.txt", "x")
+    message = str(caught.value)
+    assert str(tmp_path / "export") in message and ".tmp" not in message and "No space left" in message
+    assert not (tmp_path / "export").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

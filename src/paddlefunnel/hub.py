@@ -38,7 +38,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.utils import validate_repo_id
 from huggingface_hub.utils.sha import git_hash, sha_fileobj
 
-from .errors import InputError, MissingFileError
+from .errors import InputError, MissingFileError, WeightsError
 from .io_utils import read_json_object
 from .registry import (
     CONFIG_FILE,
@@ -95,6 +95,21 @@ def is_repo_id(name: str) -> bool:
     except HFValidationError:
         return False
     return True
+
+
+def shard_names(index_path: Path, where: str) -> list[str]:
+    """The shard files a sharded safetensors index names: plain file names beside it (a name with a directory
+    part could read outside the checkpoint); a WeightsError naming `where` otherwise. Used for local indexes and
+    for the hub's alike."""
+    weight_map = read_json_object(index_path, "safetensors index").get("weight_map")
+    if not isinstance(weight_map, dict):
+        raise WeightsError(f"{where}: {index_path.name} has no 'weight_map' object")
+    names = set()
+    for shard in weight_map.values():
+        if not isinstance(shard, str) or Path(shard).name != shard or shard in ("", ".", ".."):
+            raise WeightsError(f"{where}: {index_path.name} names shard {shard!r}; expected a file name beside it")
+        names.add(shard)
+    return sorted(names)
 
 
 # ------------------------------------------------------------------------------------------- resolution
@@ -198,13 +213,8 @@ class _HubRepo:
     def _with_shards(self, path: Path) -> list[Path]:
         if path.name != SAFE_WEIGHTS_INDEX_FILE:
             return [path]
-        weight_map = read_json_object(path, "safetensors index").get("weight_map")
-        if not isinstance(weight_map, dict):
-            raise InputError(f"{self._where}: {path.name} has no 'weight_map' object")
         shards = []
-        for shard in sorted(set(weight_map.values())):
-            if not isinstance(shard, str) or Path(shard).name != shard or shard in ("", ".", ".."):
-                raise InputError(f"{self._where}: {path.name} names shard {shard!r}; expected a file name beside it")
+        for shard in shard_names(path, self._where):
             shard_path = self._get(shard)
             if shard_path is None:
                 raise MissingFileError(f"{self._where}: {path.name} names shard {shard!r}, which the repository "

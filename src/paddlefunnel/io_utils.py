@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from .errors import InputError, MissingFileError, OutputError, OutputExistsError, PaddleFunnelError
+from .errors import DataFormatError, InputError, MissingFileError, OutputError, OutputExistsError, PaddleFunnelError
 
 logger = logging.getLogger("paddlefunnel")
 
@@ -68,6 +68,31 @@ def writing(target: str | os.PathLike, what: str, errnos: Iterable[int] | None =
         raise output_error(target, what, err) from err
 
 
+def locate_bad_utf8(path: str | os.PathLike) -> tuple[int, int, int] | None:
+    """(line from 1, byte offset within that line, byte offset within the file) of the first byte that is not
+    valid UTF-8, or None. Lines end at b"\\n" (as csv's line_num counts them); a leading BOM is ordinary UTF-8."""
+    offset = 0
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                return number, err.start, offset + err.start
+            offset += len(raw)
+    return None
+
+
+def not_utf8_error(path: str | os.PathLike, reason: str = "") -> DataFormatError | None:
+    """The DataFormatError for a text file that is not UTF-8, at the real line and byte of its first bad byte
+    (None when it has none). Readers decode a buffer ahead of the line they hand out, so the file is scanned again."""
+    found = locate_bad_utf8(path)
+    if found is None:
+        return None
+    line, in_line, in_file = found
+    return DataFormatError(path, line, f"not UTF-8 text (byte {in_line} of the line, byte {in_file} of the file, "
+                                       f"counting from 0{': ' + reason if reason else ''})")
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, what: str = "output file") -> Iterator[Path]:
     """Yield a temporary path next to `target`; it replaces `target` only if the block succeeds."""
@@ -106,7 +131,10 @@ def atomic_directory(target: str | os.PathLike, what: str = "output directory") 
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         with writing(target, what, WRITE_ERRNOS):
-            yield tmp
+            try:
+                yield tmp
+            except OutputError as err:  # a write inside names the staging path, which is gone a moment later
+                raise OutputError(str(err).replace(str(tmp), str(target))) from err
         with writing(target, what):
             _swap_in(tmp, target)
     finally:
@@ -229,18 +257,19 @@ def check_output_dir(target: str | os.PathLike, *, what: str = "output directory
     if overwrite and resume:
         raise InputError("--resume continues what is there and --overwrite starts over: give one, not both")
     check_no_overlap(target, inputs, what)
-    if target.exists() and not target.is_dir():
-        raise OutputError(f"{target}: cannot write the {what}: it is an existing file, not a directory")
-    whole = previous is None
-    remove_staging_leftovers(target)
-    for name in previous or ():
-        remove_staging_leftovers(target / name)
-    found = _previous_entries(target, previous)
-    if found and not (overwrite or resume):
-        shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
-        state = "exists and is not empty" if whole else "holds an earlier result"
-        raise OutputExistsError(f"{target}: the {what} {state} ({shown}); {hint}")
-    probe_writable(target.parent if whole else target, target, what)
+    with writing(target, what):  # a location we may not even look at is one line too, not a traceback
+        if target.exists() and not target.is_dir():
+            raise OutputError(f"{target}: cannot write the {what}: it is an existing file, not a directory")
+        whole = previous is None
+        remove_staging_leftovers(target)
+        for name in previous or ():
+            remove_staging_leftovers(target / name)
+        found = _previous_entries(target, previous)
+        if found and not (overwrite or resume):
+            shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
+            state = "exists and is not empty" if whole else "holds an earlier result"
+            raise OutputExistsError(f"{target}: the {what} {state} ({shown}); {hint}")
+        probe_writable(target.parent if whole else target, target, what)
     return target
 
 
@@ -250,8 +279,9 @@ def check_output_file(target: str | os.PathLike, *, what: str = "output file",
     and its directory writable. An existing file is replaced, by rename, when the new one is complete."""
     target = Path(target)
     check_no_overlap(target, inputs, what)
-    if target.is_dir():
-        raise OutputError(f"{target}: cannot write the {what}: it is an existing directory, not a file")
-    remove_staging_leftovers(target)
-    probe_writable(target.parent, target, what)
+    with writing(target, what):
+        if target.is_dir():
+            raise OutputError(f"{target}: cannot write the {what}: it is an existing directory, not a file")
+        remove_staging_leftovers(target)
+        probe_writable(target.parent, target, what)
     return target

@@ -24,7 +24,8 @@ from safetensors.numpy import save as safetensors_bytes
 
 from ..config_layouts import written_by_paddlenlp
 from ..errors import MissingFileError, WeightsError
-from ..io_utils import atomic_path, read_json_object
+from ..hub import shard_names
+from ..io_utils import atomic_path
 from ..registry import (
     PADDLE_WEIGHTS_FILE,
     SAFE_WEIGHTS_FILE,
@@ -62,13 +63,9 @@ def read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]
 
 
 def _read_sharded_safetensors(index_path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    try:
-        shards = sorted(set(read_json_object(index_path, "safetensors index")["weight_map"].values()))
-    except (ValueError, KeyError, AttributeError) as err:
-        raise WeightsError(f"{index_path}: not a safetensors index (expected a 'weight_map' object: {err})") from None
     tensors: dict[str, np.ndarray] = {}
     metadata: dict[str, str] = {}
-    for shard in shards:
+    for shard in shard_names(index_path, str(index_path)):
         shard_tensors, metadata = read_safetensors(index_path.parent / shard)
         tensors.update(shard_tensors)
     return tensors, metadata

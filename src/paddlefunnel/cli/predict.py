@@ -45,6 +45,8 @@ def _add_text_options(parser: argparse.ArgumentParser) -> None:
 def run_text(args: argparse.Namespace) -> int:
     if args.model is None or (args.text is None) == (args.input is None):
         raise InputError("give --model and one of --text / --input (or a TASK: glue, squad)")
+    if args.output and args.text is not None:
+        raise InputError("--output is for --input files; a --text prediction is printed")
     if args.output:
         check_output_file(args.output, what="predictions file", inputs=(args.input, args.model))
     predictor = Predictor(args.model, device=args.device, batch_size=args.batch_size, precision=args.precision)

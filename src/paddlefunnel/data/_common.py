@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataFormatError, MissingFileError
+from ..io_utils import not_utf8_error
 
 logger = logging.getLogger("paddlefunnel.data")
 
@@ -95,26 +96,9 @@ def decoding_error(path: str | os.PathLike, err: UnicodeDecodeError) -> DataForm
 
     A text-mode reader decodes a whole buffer (8 KiB) ahead of the line it hands out, so neither the reader's
     line count nor `err.start` says where the byte is; the file is scanned again, in bytes, line by line."""
-    found = locate_bad_utf8(path)
-    if found is None:  # the file changed under us: say what the decoder said
-        return DataFormatError(path, None, f"not UTF-8 text ({err.reason})")
-    line, in_line, in_file = found
-    return DataFormatError(path, line, f"not UTF-8 text (byte {in_line} of the line, byte {in_file} of the file, "
-                                       f"counting from 0: {err.reason})")
-
-
-def locate_bad_utf8(path: str | os.PathLike) -> tuple[int, int, int] | None:
-    """(line from 1, byte offset within that line, byte offset within the file) of the first byte that is not
-    valid UTF-8, or None. Lines end at b"\\n" (as csv's line_num counts them); a leading BOM is ordinary UTF-8."""
-    offset = 0
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                return number, err.start, offset + err.start
-            offset += len(raw)
-    return None
+    found = not_utf8_error(path, err.reason)
+    # None: the file changed under us; say what the decoder said
+    return found or DataFormatError(path, None, f"not UTF-8 text ({err.reason})")
 
 
 def load_json(path: str | os.PathLike, what: str) -> Any:

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from ..config import FunnelConfig
 from ..data import SquadExample
+from ..data._common import decoding_error
 from ..errors import InputError, MissingFileError
 from ..io_utils import atomic_path
 from ..registry import architecture_serving
@@ -264,8 +265,11 @@ def predict_jsonl(predictor: Predictor, input_path: str | os.PathLike, output_pa
     input_path = Path(input_path)
     if not input_path.is_file():
         raise MissingFileError(f"{input_path}: no such input file")
-    with input_path.open(encoding="utf-8") as handle:
-        lines = list(enumerate(handle, start=1))
+    try:
+        with input_path.open(encoding="utf-8") as handle:
+            lines = list(enumerate(handle, start=1))
+    except UnicodeDecodeError as err:
+        raise decoding_error(input_path, err) from None
     if output_path is None:
         return _write_predictions(predictor, input_path, lines, sys.stdout, chunk_size, progress)
     with atomic_path(output_path) as tmp, tmp.open("w", encoding="utf-8") as out:

@@ -13,7 +13,7 @@ import json
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -264,6 +264,10 @@ def load_settings(model_dir: str | Path, **overrides: Any) -> SquadSettings:
     """The settings saved beside a model (defaults when there are none), then the overrides that are not None."""
     path = Path(model_dir) / SQUAD_SETTINGS_FILE
     saved = read_json_object(path, "SQuAD settings file") if path.is_file() else {}
+    unknown = sorted(set(saved) - {f.name for f in fields(SquadSettings)})
+    if unknown:
+        raise InputError(f"{path}: unknown SQuAD settings {unknown}; known: "
+                         f"{[f.name for f in fields(SquadSettings)]}")
     return SquadSettings(**{**saved, **{k: v for k, v in overrides.items() if v is not None}})
 
 

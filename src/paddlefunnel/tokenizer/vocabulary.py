@@ -12,6 +12,7 @@ from tokenizers import Tokenizer, pre_tokenizers, trainers
 from tokenizers.models import WordPiece
 
 from ..errors import InputError, MissingFileError
+from ..io_utils import not_utf8_error
 from .checks import check_int, type_name
 from .pipeline import bert_normalizer
 from .specials import DEFAULT_SPECIAL_TOKENS, TRAINED_SPECIAL_ORDER
@@ -40,7 +41,11 @@ def file_corpus(files: Any) -> Feed:
         raise InputError(f"corpus files {paths} are all empty; expected text to learn a vocabulary from")
 
     def feed(backend: Tokenizer, trainer: trainers.WordPieceTrainer) -> None:
-        backend.train(paths, trainer)
+        try:
+            backend.train(paths, trainer)
+        except Exception as err:  # tokenizers raises a bare Exception ("stream did not contain valid UTF-8")
+            # the files are scanned only after the trainer failed, so a good corpus is read once
+            raise next(filter(None, map(not_utf8_error, paths)), err) from None
 
     return feed
 

@@ -41,7 +41,7 @@ from .checkpointing import (
 from .distributed import init_distributed
 from .optimizer import build_optimizer
 from .prediction import predict_arrays
-from .rundir import LOG_FILE, check_run_directory, discard_previous_run, set_previous_run_aside
+from .rundir import LOG_FILE, VISUALDL_DIR, check_run_directory, discard_previous_run, set_previous_run_aside
 
 logger = logging.getLogger("paddlefunnel")
 
@@ -135,9 +135,10 @@ class Trainer:
         if self.train_data is None:
             raise ValueError("Trainer.train needs train_data")
         total = self.total_steps()
-        check_run_directory(self.args)  # an earlier run here needs --resume or --overwrite
-        if self.args.overwrite and self.is_main:
-            set_previous_run_aside(self.out)
+        if self.is_main:  # other ranks would see what rank 0 starts writing and refuse their own run
+            check_run_directory(self.args)  # an earlier run here needs --resume or --overwrite
+            if self.args.overwrite:
+                set_previous_run_aside(self.out)
         self._start(total)
         stopped_early = False
         progress = self._progress_bar(total)
@@ -163,9 +164,7 @@ class Trainer:
         self.optimizer, self.scheduler = build_optimizer(self.model, self.args, total)
         self._scaler = paddle.amp.GradScaler() if self.amp == "fp16" else None
         if self.args.resume:
-            self._resume()
-        elif self.is_main and (self.out / LOG_FILE).exists():
-            (self.out / LOG_FILE).unlink()
+            self._resume()  # (without --resume an earlier log was refused or, with --overwrite, moved aside)
         self._visualdl = self._open_visualdl()
         self.final_metrics = {}
         self.model.train()
@@ -330,7 +329,7 @@ class Trainer:
             from visualdl import LogWriter  # optional: scalars for VisualDL when it is installed
         except ImportError:
             return None
-        return LogWriter(logdir=str(self.out / "visualdl"))
+        return LogWriter(logdir=str(self.out / VISUALDL_DIR))
 
     def _progress_bar(self, total: int) -> tqdm | None:
         if not (self.args.progress and self.is_main):
