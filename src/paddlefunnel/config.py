@@ -240,11 +240,10 @@ class FunnelConfig:
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> "FunnelConfig":
         """One of the ten released architectures, e.g. "funnel-transformer/xlarge" (the prefix is optional)."""
-        presets = _load_presets()
-        key = name if name in presets else f"funnel-transformer/{name}"
-        if key not in presets:
+        key = preset_key(name)
+        if key is None:
             raise InputError(f"unknown preset {name!r}; available: {', '.join(preset_names())}")
-        return cls(**{**presets[key], **overrides})
+        return cls(**{**_load_presets()[key], **overrides})
 
     def update(self, values: dict[str, Any]) -> None:
         data = self.to_dict()
@@ -272,3 +271,10 @@ def _load_presets() -> dict[str, dict[str, Any]]:
 
 def preset_names() -> list[str]:
     return list(_load_presets())
+
+
+def preset_key(name: str) -> str | None:
+    """The preset table's key for `name` ("funnel-transformer/small", or "small": the prefix is optional), else
+    None."""
+    presets = _load_presets()
+    return next((key for key in (name, f"funnel-transformer/{name}") if key in presets), None)

@@ -14,7 +14,7 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
-from ..config import FunnelConfig, preset_names
+from ..config import FunnelConfig, preset_key
 from ..config_layouts import require_config_file
 from ..errors import MissingFileError, WeightsError
 from ..hub import MODEL_PARTS, WEIGHTS, resolve_pretrained
@@ -144,7 +144,7 @@ def _resolve_config(path: Path, config: FunnelConfig | None, overrides: dict[str
 
 def _missing_source_hint(name: str, cls: type) -> str:
     """For a preset name that resolves to no weights: how to get random weights of that architecture instead."""
-    if name in preset_names() or f"funnel-transformer/{name}" in preset_names():
+    if preset_key(name) is not None:
         return (f" ({name!r} is also a preset name: for random weights of that architecture use "
                 f"{cls.__name__}(FunnelConfig.from_preset({name!r})))")
     return ""

@@ -12,7 +12,7 @@ from typing import Any
 
 import paddle
 
-from ..config import FunnelConfig, preset_names
+from ..config import FunnelConfig, preset_key, preset_names
 from ..config_layouts import require_config_file
 from ..errors import InputError, MissingFileError
 from ..hub import CONFIG, MODEL_PARTS, TOKENIZER, is_repo_id, resolve_pretrained
@@ -27,7 +27,7 @@ INIT_CHOICES = (PRETRAINED, RANDOM)
 
 
 def _is_preset(name: str) -> bool:
-    return name in preset_names() or f"funnel-transformer/{name}" in preset_names()
+    return preset_key(name) is not None
 
 
 def describe_model_argument(model: str, init: str = PRETRAINED) -> str:
