@@ -1,8 +1,10 @@
 import json
+import os
+import stat
 
 import pytest
 
-from paddlefunnel.io_utils import atomic_write_text, read_json_object
+from paddlefunnel.io_utils import atomic_directory, atomic_write_text, read_json_object
 
 
 def test_read_json_object_names_file_line_column_and_expectation(tmp_path):
@@ -28,3 +30,22 @@ def test_atomic_write_leaves_nothing_behind_when_it_fails(tmp_path):
     with pytest.raises(TypeError):
         atomic_write_text(target, object())  # not text: the write fails half way
     assert target.read_text() == "first" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_atomic_outputs_get_the_modes_of_plain_writes(tmp_path):
+    """Staging with mkstemp/mkdtemp must not leave outputs private (0600/0700): they get what open()/mkdir() give."""
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "out.json", "{}")
+        with atomic_directory(tmp_path / "outdir") as staging:
+            (staging / "a.txt").write_text("a")
+        plain_dir = tmp_path / "plain"
+        plain_dir.mkdir()
+        (tmp_path / "plain.txt").write_text("x")
+    finally:
+        os.umask(old)
+    def mode(path):
+        return stat.S_IMODE(path.stat().st_mode)
+
+    assert mode(tmp_path / "out.json") == mode(tmp_path / "plain.txt") == 0o644
+    assert mode(tmp_path / "outdir") == mode(plain_dir) == 0o755

@@ -93,6 +93,13 @@ def not_utf8_error(path: str | os.PathLike, reason: str = "") -> DataFormatError
                                        f"counting from 0{': ' + reason if reason else ''})")
 
 
+def _default_mode(mode: int) -> int:
+    """`mode` as the user's umask leaves it: what a plain open() / mkdir() would have given the output."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, what: str = "output file") -> Iterator[Path]:
     """Yield a temporary path next to `target`; it replaces `target` only if the block succeeds."""
@@ -100,6 +107,7 @@ def atomic_path(target: str | os.PathLike, what: str = "output file") -> Iterato
     with writing(target, what):
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.fchmod(fd, _default_mode(0o666))  # mkstemp makes it private (0600); a written output is not
         os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -129,6 +137,7 @@ def atomic_directory(target: str | os.PathLike, what: str = "output directory") 
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_staging_leftovers(target)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        tmp.chmod(_default_mode(0o777))  # mkdtemp makes it private (0700); a written output is not
     try:
         with writing(target, what, WRITE_ERRNOS):
             try:
