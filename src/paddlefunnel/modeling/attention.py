@@ -3,7 +3,8 @@
 How the score is computed (same values as the reference, fewer passes over [B, H, Lq, Lk] memory):
 every term except the relative-shift position term is a bilinear form of a per-query vector and a per-key
 vector, so their vectors are concatenated and one matmul produces content + token type + mask at once
-(`bilinear_scores`); the relative-shift position term is one more matmul and a shift (`positional_scores`).
+(`bilinear_scores`); the relative-shift position term is one more matmul and a shift (`positional_scores`),
+banded from 256 keys on so that only the distances each query can see are scored (`relative_position_scores`).
 Pairs involving <cls> get the content term only (`separate_cls`): the <cls> factors are zero on the query
 and key sides, and the position term's <cls> column is cancelled inside the same matmul.
 """
@@ -19,7 +20,7 @@ import paddle.nn.functional as F
 
 from .ops import Dropout, LayerNorm, Linear, add_bias, dense_slice, dim, merge_heads, split_heads
 from .pooling import pool_sequence, stride_pool
-from .positions import FactorizedPositions, PositionEncoder, relative_shift
+from .positions import FactorizedPositions, PositionEncoder, relative_position_scores
 
 Tensor = paddle.Tensor
 
@@ -191,8 +192,7 @@ class FunnelRelMultiheadAttention(nn.Layer):
             q_r = _zero_first_position(q_r)
         sinusoids = positions[self.block_index][shift - 1]  # [T, d_model]
         r_head = paddle.matmul(sinusoids, self.r_kernel.reshape([d_model, n_head * d_head]))  # [T, H*D]
-        scores = paddle.matmul(self._heads(q_r), self._heads(r_head[None]), transpose_y=True)  # [B, H, Lq, T]
-        return relative_shift(scores, context_len, shift)
+        return relative_position_scores(self._heads(q_r), self._heads(r_head[None]), context_len, shift)
 
     def segment_coefficients(self, q: Tensor, n_factors: int) -> Tensor:
         """[B, H, Lq, F]: query-side weights of the segment factors.

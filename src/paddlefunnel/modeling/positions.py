@@ -3,7 +3,8 @@
 Positions are measured in units of the original sequence. The tokens a block holds sit on an evenly spaced
 grid: `2**block` apart after `block` poolings, and with `separate_cls` the <cls> slot sits one stride before
 the first real token (at `1 - 2**block`). The "relative_shift" form builds sinusoids of every needed
-distance once per forward and lines them up with a shift; the "factorized" form splits sin(a - b) /
+distance once per forward and lines them up with a shift (from 256 keys on, in chunks of queries that each score
+only the distances they can see: `relative_position_scores`); the "factorized" form splits sin(a - b) /
 cos(a - b) into per-position terms.
 
 Lengths may be ints or, under to_static with a dynamic sequence length, tensors: the grid arithmetic below
@@ -18,7 +19,7 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
-from .ops import Dropout, dense_slice, dim
+from .ops import Dropout, dense_slice, dim, known_length
 from .pooling import can_pool
 
 Tensor = paddle.Tensor
@@ -90,6 +91,93 @@ def relative_shift(scores: Tensor, context_len, shift: int) -> Tensor:
     swapped = scores.reshape([0, 0, n_dist, q_len])  # 0: keep that dimension (batch may be dynamic)
     shifted = dense_slice(swapped, 2, shift).reshape([0, 0, q_len, n_dist - shift])
     return dense_slice(shifted, 3, 0, context_len)
+
+
+# Banded form (see `relative_position_scores`): query rows per chunk, the shortest key length it is used from, and
+# the key length from which chunks are twice as tall.
+BAND_CHUNK = 64
+BAND_MIN_KEYS = 256
+BAND_TALL_FROM = 1024
+
+
+def band_chunk(q_len, context_len) -> int | None:
+    """Query rows per chunk of the banded position term, or None to use the full-then-shift form.
+
+    Measured (benchmarks/bench_positions.py, RESULTS.md "Banded relative-position term", small-base shapes): the
+    banded form pays from 256 keys on; below, the window gather and the smaller matrix products cost about what
+    they save. Chunk height, from a sweep of 32 to 256 rows (term alone, speed-up over the full form): 32 rows
+    gained nothing; 64 rows was best or tied up to 512 keys (8 x 512 fwd 1.43x vs 1.39x for 128); from 1024 keys
+    on, 128 rows (fewer, larger windows to gather and scatter back) beat 64 in backward (1 x 2048 fwd+bwd 2.13x
+    vs 0.69x, 8 x 1024 pooling layer 3.10x vs 1.90x). The computed waste is
+    shift * chunk / Lk (12.5% at 512 keys) instead of shift * Lq / Lk (100% in block 0).
+    Lengths unknown while tracing (to_static with a dynamic sequence length, as `export` traces) keep the full
+    form, which takes tensor lengths.
+    """
+    q_len, context_len = known_length(q_len), known_length(context_len)
+    if q_len is None or context_len is None or context_len < BAND_MIN_KEYS or q_len < BAND_CHUNK:
+        return None
+    return BAND_CHUNK if context_len < BAND_TALL_FROM else 2 * BAND_CHUNK
+
+
+def full_relative_scores(q_heads: Tensor, r_heads: Tensor, context_len, shift: int) -> Tensor:
+    """[B, H, Lq, D] queries x [1, H, T, D] projected sinusoids (T = shift * Lq + Lk, see `relative_distances`)
+    -> [B, H, Lq, Lk]: score every query against all T distances, then `relative_shift`."""
+    return relative_shift(paddle.matmul(q_heads, r_heads, transpose_y=True), context_len, shift)
+
+
+def band_rows(q_len: int, n_dist: int, context_len: int, shift: int, chunk: int) -> np.ndarray:
+    """[n_chunks * W] int32 rows of the distance table that chunk k of `chunk` queries reads (W = shift * chunk +
+    context_len per chunk, in order).
+
+    Query i scores key j against distance row shift * (Lq - i) + j (what `relative_shift` reads), so the
+    queries k*c .. k*c + c - 1 need the rows from shift * (Lq - (k + 1) * c) on; laid out like that, the chunk's
+    own [c, W] scores shift exactly as the full [Lq, T] ones do. Rows before 0 (only read by the zero padding
+    queries of a last, partial chunk, or by the `shift` leading entries the shift drops) are clamped to 0.
+    """
+    n_chunks = -(-q_len // chunk)
+    width = shift * chunk + context_len
+    starts = shift * (q_len - (np.arange(n_chunks) + 1) * chunk)
+    rows = starts[:, None] + np.arange(width)[None, :]
+    return np.clip(rows, 0, n_dist - 1).reshape([-1]).astype("int32")
+
+
+def banded_relative_scores(q_heads: Tensor, r_heads: Tensor, context_len: int, shift: int, chunk: int) -> Tensor:
+    """Same values as `full_relative_scores` (to fp32 rounding), computing only the band of distances each
+    chunk of `chunk` queries can see: [c, shift * c + Lk] scores per chunk instead of [c, shift * Lq + Lk].
+
+    All chunks go through one batched matmul (chunk as an extra batch axis: Paddle's per-op overhead would eat
+    the gain of a Python loop), against the chunks' windows of the distance table gathered into one dense
+    tensor (the windows overlap; a strided view of them would be copied slowly, see ops.py). A last, partial
+    chunk is padded with zero queries whose rows are dropped at the end.
+    """
+    q_len, d_head = q_heads.shape[2], q_heads.shape[3]  # batch may be dynamic (to_static): reshapes keep it
+    n_dist = r_heads.shape[2]
+    n_chunks = -(-q_len // chunk)
+    width = shift * chunk + context_len
+    padding = n_chunks * chunk - q_len
+    if padding:
+        zeros = paddle.zeros_like(dense_slice(q_heads, 2, 0, 1)).expand([-1, -1, padding, -1])
+        q_heads = paddle.concat([q_heads, zeros], axis=2)
+    index = paddle.to_tensor(band_rows(q_len, n_dist, context_len, shift, chunk))
+    windows = paddle.index_select(r_heads, index, axis=2).reshape([0, 0, n_chunks, width, d_head])
+    scores = paddle.matmul(q_heads.reshape([0, 0, n_chunks, chunk, d_head]), windows, transpose_y=True)
+    # The shift of `relative_shift`, within each chunk: [c, W] read as [W, c], `shift` rows dropped, read back.
+    swapped = scores.reshape([0, 0, 0, width, chunk])
+    shifted = dense_slice(swapped, 3, shift).reshape([0, 0, 0, chunk, width - shift])
+    band = dense_slice(shifted, 4, 0, context_len).reshape([0, 0, n_chunks * chunk, context_len])
+    return dense_slice(band, 2, 0, q_len) if padding else band
+
+
+def relative_position_scores(q_heads: Tensor, r_heads: Tensor, context_len, shift: int) -> Tensor:
+    """The relative-shift position term [B, H, Lq, Lk]: banded where that is faster (`band_chunk`), else full.
+
+    The full form scores each query against all shift * Lq + Lk distances and keeps Lk of them: at Lq = Lk
+    half of that matrix product and of its [B, H, Lq, 2 Lk] result (the model's largest activation) is waste.
+    """
+    chunk = band_chunk(dim(q_heads, 2), context_len)
+    if chunk is None:
+        return full_relative_scores(q_heads, r_heads, context_len, shift)
+    return banded_relative_scores(q_heads, r_heads, context_len, shift, chunk)
 
 
 @dataclass
