@@ -16,6 +16,7 @@ from ..io_utils import atomic_write_text, check_output_file
 from ..tasks.common import INIT_CHOICES, PRETRAINED
 from ..tasks.squad import SquadSettings
 from ..training import TrainingArguments, recipe_path
+from ..training.arguments import apply_task_options, builtin_recipes, recipe_task_options
 
 Command = Callable[[argparse.Namespace], int]
 Options = argparse._ActionsContainer  # a parser or one of its argument groups
@@ -114,32 +115,44 @@ TRAINING_FLAGS: dict[str, tuple[str, type]] = {
     "weight_decay": ("--weight-decay", float), "max_grad_norm": ("--max-grad-norm", float), "seed": ("--seed", int),
     "logging_steps": ("--logging-steps", int), "eval_steps": ("--eval-steps", int), "save_steps": ("--save-steps", int),
     "early_stopping_patience": ("--early-stopping", int), "amp": ("--amp", str),
+    "layer_decay": ("--layer-decay", float), "recompute": ("--recompute", bool),
 }
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training (flags override --recipe values)")
     group.add_argument("--out", required=True, help="output directory: best/, checkpoint-last/, log.jsonl")
-    group.add_argument("--recipe", help="hyperparameter file: a path, or a built-in name (glue, squad)")
+    group.add_argument("--recipe", help="hyperparameter file: a path, or a built-in name "
+                                        f"({', '.join(builtin_recipes())})")
     group.add_argument("--recipe-section", help="section of the recipe file, e.g. qnli-xlarge")
     for field, (flag, kind) in TRAINING_FLAGS.items():
-        group.add_argument(flag, dest=field, type=kind, default=None)
+        if kind is bool:  # a switch: given -> True, absent -> None (the recipe's value stays)
+            group.add_argument(flag, dest=field, action="store_const", const=True, default=None)
+        else:
+            group.add_argument(flag, dest=field, type=kind, default=None)
     group.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint-last")
     group.add_argument("--overwrite", action="store_true",
                        help="start over in an --out that holds an earlier run (kept in <out>/.previous-run "
                             "until the new run finishes)")
     group.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to log.jsonl)")
+    parser.set_defaults(option_default=parser.get_default)  # a recipe's "_task_options" fill options left at default
 
 
 def training_arguments(args: argparse.Namespace) -> TrainingArguments:
-    """The recipe (when given) overridden by the flags that were set."""
+    """The recipe (when given) overridden by the flags that were set. The recipe section's "_task_options" also
+    fill the command's options left unset (None or at their default; training/arguments.py apply_task_options)."""
     if args.max_steps is not None and args.max_steps <= 0:  # TrainingArguments reads 0 as "by epochs"
         raise InputError(f"--max-steps must be a positive number of optimizer steps, got {args.max_steps}; "
                          f"omit it to train for --epochs")
     values = {field: getattr(args, field) for field in TRAINING_FLAGS}
     values.update(output_dir=args.out, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
     if args.recipe:
-        return TrainingArguments.from_recipe(recipe_path(args.recipe), args.recipe_section, **values)
+        path = recipe_path(args.recipe)
+        task_options = recipe_task_options(path, args.recipe_section)
+        defaults = {name: args.option_default(name) for name in task_options}
+        vars(args).update(apply_task_options(vars(args), defaults, task_options,
+                                             f"recipe {path} section {args.recipe_section!r}"))
+        return TrainingArguments.from_recipe(path, args.recipe_section, **values)
     return TrainingArguments(**{k: v for k, v in values.items() if v is not None})
 
 

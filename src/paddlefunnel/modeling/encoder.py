@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import paddle
 import paddle.nn as nn
+from paddle.distributed.fleet.utils import recompute
 
 from .activations import get_activation
 from .attention import AttentionStructure, FunnelRelMultiheadAttention
@@ -41,6 +42,20 @@ class FunnelLayer(nn.Layer):
         return (self.ffn(attended[0]), *attended[1:])
 
 
+def run_layer(layer: FunnelLayer, checkpointing: bool, *args, **kwargs):
+    """`layer(*args, **kwargs)`, or with activation recomputation when `checkpointing` and it matters.
+
+    Recomputation keeps only the layer's inputs in the forward pass and runs the layer again during backward,
+    trading about one more forward pass for the memory of its attention scores and FFN activations; it only
+    pays when gradients are being recorded in training. Paddle's hook-based variant (`use_reentrant=False`)
+    sees every tensor the layer uses, including those inside `AttentionInputs`, and `preserve_rng_state`
+    replays the forward pass's random state so dropout draws the same masks again.
+    """
+    if checkpointing and layer.training and paddle.is_grad_enabled():
+        return recompute(layer, *args, use_reentrant=False, preserve_rng_state=True, **kwargs)
+    return layer(*args, **kwargs)
+
+
 def _pack(hidden, all_hidden, all_attentions, return_dict):
     if return_dict:
         return BaseModelOutput(last_hidden_state=hidden, hidden_states=all_hidden, attentions=all_attentions)
@@ -51,6 +66,7 @@ class FunnelEncoder(nn.Layer):
     def __init__(self, config) -> None:
         super().__init__()
         self.config = config
+        self.gradient_checkpointing = False  # recompute each layer in backward (FunnelPreTrainedModel switches it)
         self.attention_structure = AttentionStructure(config)
         self.blocks = nn.LayerList(
             [
@@ -92,8 +108,8 @@ class FunnelEncoder(nn.Layer):
                         key = value = hidden if self.config.pool_q_only else pooled_hidden
                     else:
                         query = key = value = hidden
-                    outputs = layer(query, key, value, attention_inputs, output_attentions=output_attentions,
-                                    pooling=pooling_layer)
+                    outputs = run_layer(layer, self.gradient_checkpointing, query, key, value, attention_inputs,
+                                        output_attentions=output_attentions, pooling=pooling_layer)
                     hidden = outputs[0]
                     if pooling_layer:
                         attention_inputs = structure.pool_after_attention(attention_inputs)
@@ -110,6 +126,7 @@ class FunnelDecoder(nn.Layer):
     def __init__(self, config) -> None:
         super().__init__()
         self.config = config
+        self.gradient_checkpointing = False
         self.attention_structure = AttentionStructure(config)
         self.layers = nn.LayerList([FunnelLayer(config, 0) for _ in range(config.num_decoder_layers)])
 
@@ -140,7 +157,8 @@ class FunnelDecoder(nn.Layer):
         all_attentions = () if output_attentions else None
         attention_inputs = self.attention_structure.init_inputs(hidden, attention_mask, token_type_ids)
         for layer in self.layers:
-            outputs = layer(hidden, hidden, hidden, attention_inputs, output_attentions=output_attentions)
+            outputs = run_layer(layer, self.gradient_checkpointing, hidden, hidden, hidden, attention_inputs,
+                                output_attentions=output_attentions)
             hidden = outputs[0]
             if output_attentions:
                 all_attentions = all_attentions + (outputs[1],)

@@ -92,6 +92,29 @@ class FunnelPreTrainedModel(nn.Layer):
         )
         return self.embeddings(input_ids, inputs_embeds=inputs_embeds), attention_mask, token_type_ids
 
+    # ------------------------------------------------------------------------- activation recomputation
+    supports_gradient_checkpointing = True
+
+    def gradient_checkpointing_enable(self) -> None:
+        """Recompute every encoder and decoder layer's activations during backward instead of keeping them
+        (HuggingFace's name for it): less memory for long inputs, about one more forward pass of time. Acts only
+        in training mode with gradients on; results and gradients are unchanged."""
+        self._set_gradient_checkpointing(True)
+
+    def gradient_checkpointing_disable(self) -> None:
+        self._set_gradient_checkpointing(False)
+
+    @property
+    def is_gradient_checkpointing(self) -> bool:
+        return any(layer.gradient_checkpointing for layer in self._stacks())
+
+    def _set_gradient_checkpointing(self, enabled: bool) -> None:
+        for layer in self._stacks():
+            layer.gradient_checkpointing = enabled
+
+    def _stacks(self) -> list[nn.Layer]:
+        return [layer for layer in self.sublayers(include_self=True) if isinstance(layer, (FunnelEncoder, FunnelDecoder))]
+
     def get_input_embeddings(self) -> nn.Embedding:
         return self._body().embeddings.word_embeddings
 

@@ -1,4 +1,11 @@
-"""The hyperparameters of a training run, checked when made, from code or from a JSON recipe file."""
+"""The hyperparameters of a training run, checked when made, from code or from a JSON recipe file.
+
+A recipe file is a JSON object of named sections (or one flat section); a section maps TrainingArguments fields
+to values. Keys starting with "_" are not training arguments: "_source" / "_comment" document the section, and
+"_task_options" holds options of the task's command (by their command-line destination name, e.g.
+{"max_seq_length": 512, "max_qa_length": 128}), read with `recipe_task_options` and applied by the CLI to the
+options the command line left unset.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +49,8 @@ class TrainingArguments:
     resume: bool = False  # continue the run in output_dir from its checkpoint-last/
     overwrite: bool = False  # start over in an output_dir holding an earlier run (training/rundir.py)
     progress: bool = True
+    layer_decay: float = 1.0  # encoder layer i of L trains at lr * layer_decay ** (L - i) (training/optimizer.py)
+    recompute: bool = False  # recompute each layer's activations in backward: less memory, ~1 more forward pass
 
     def __post_init__(self) -> None:
         checks = {
@@ -54,6 +63,8 @@ class TrainingArguments:
             "lr_schedule": self.lr_schedule in LR_SCHEDULES,
             "amp": self.amp in AMP_MODES,
             "max_grad_norm": self.max_grad_norm >= 0,
+            "layer_decay": 0 < self.layer_decay <= 1,
+            "recompute": isinstance(self.recompute, bool),
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -64,25 +75,70 @@ class TrainingArguments:
         """Hyperparameters from a JSON recipe file (optionally one named section of it), then the overrides that
         are not None (unset command-line flags), so a flag beats the recipe and the recipe beats the defaults."""
         path = Path(path)
-        recipe = read_json_object(path, "recipe file")
-        values = recipe.get(section, None) if section else recipe
-        if values is None:
-            raise InputError(f"{path}: no section {section!r}; available: "
-                             f"{sorted(k for k in recipe if not k.startswith('_'))}")
         known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in values.items() if not k.startswith("_")}  # "_comment" keys document the recipe
+        values = {k: v for k, v in read_recipe_section(path, section).items() if not k.startswith("_")}
         unknown = sorted(set(values) - known)
         if unknown:
             raise InputError(f"{path}: unknown training arguments {unknown}; known: {sorted(known)}")
         return cls(**{**values, **{k: v for k, v in overrides.items() if v is not None}})
 
 
+TASK_OPTIONS_KEY = "_task_options"
+
+
+def read_recipe_section(path: str | os.PathLike, section: str | None = None) -> dict[str, Any]:
+    """One section of a recipe file as it is written (the whole file when `section` is None)."""
+    path = Path(path)
+    recipe = read_json_object(path, "recipe file")
+    values = recipe.get(section, None) if section else recipe
+    if not isinstance(values, dict):
+        raise InputError(f"{path}: no section {section!r}; available: "
+                         f"{sorted(k for k in recipe if not k.startswith('_'))}")
+    return values
+
+
+def recipe_task_options(path: str | os.PathLike, section: str | None = None) -> dict[str, Any]:
+    """The section's "_task_options": values for the task command's own options (sequence lengths and the like),
+    keyed by the option's destination name (`--max-seq-length` -> "max_seq_length"); {} when it has none."""
+    path = Path(path)
+    options = read_recipe_section(path, section).get(TASK_OPTIONS_KEY, {})
+    where = f"{path}: section {section!r}: {TASK_OPTIONS_KEY}" if section else f"{path}: {TASK_OPTIONS_KEY}"
+    if not isinstance(options, dict):
+        raise InputError(f"{where} must be an object of option name -> value, got {type(options).__name__}")
+    bad = sorted(name for name, value in options.items()
+                 if not name.isidentifier() or not isinstance(value, (int, float, str, bool)))
+    if bad:
+        raise InputError(f"{where}: {bad} are not option names (like max_seq_length) with a number, string or "
+                         f"boolean value")
+    return dict(options)
+
+
+def apply_task_options(options: dict[str, Any], defaults: dict[str, Any], task_options: dict[str, Any],
+                       source: str) -> dict[str, Any]:
+    """`options` (a command's parsed options by name) with the recipe's task options filled in where the
+    command line left them unset: None, or equal to the option's default in `defaults` (so a flag given with
+    exactly its default value also yields to the recipe). An option the command does not have is an error, not
+    silently dropped: the recipe section was written for another command."""
+    missing = sorted(name for name in task_options if name not in options)
+    if missing:
+        raise InputError(f"{source} sets {missing}, which this command does not take")
+    unset = {name for name in task_options if options[name] is None or options[name] == defaults.get(name)}
+    return {**options, **{name: task_options[name] for name in unset}}
+
+
+def builtin_recipes() -> list[str]:
+    """Names of the recipe files shipped in the package (paddlefunnel/recipes/*.json)."""
+    folder = resources.files("paddlefunnel").joinpath("recipes")
+    return sorted(entry.name.removesuffix(".json") for entry in folder.iterdir() if entry.name.endswith(".json"))
+
+
 def recipe_path(name: str) -> Path:
-    """A recipe file: `name` as a path, else the built-in recipe of that name (glue, squad) shipped in the package."""
+    """A recipe file: `name` as a path, else the built-in recipe of that name shipped in the package."""
     path = Path(name)
     if path.is_file():
         return path
     packaged = resources.files("paddlefunnel").joinpath(f"recipes/{name.removesuffix('.json')}.json")
     if packaged.is_file():
         return Path(str(packaged))
-    raise MissingFileError(f"--recipe {name!r}: no such file, and no built-in recipe of that name (glue, squad)")
+    raise MissingFileError(f"--recipe {name!r}: no such file, and no built-in recipe of that name "
+                           f"({', '.join(builtin_recipes())})")

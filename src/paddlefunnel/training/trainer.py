@@ -94,6 +94,8 @@ class Trainer:
         self.args = args
         self.rank, self.world_size = init_distributed()
         self.model = model
+        if args.recompute:  # recompute each layer's activations in backward (modeling/encoder.py run_layer)
+            model.gradient_checkpointing_enable()
         self.train_data, self.eval_data = train_data, eval_data
         self.compute_metrics = compute_metrics
         self.main_metric, self.greater_is_better = main_metric, greater_is_better
@@ -178,6 +180,8 @@ class Trainer:
         accumulation = self.args.gradient_accumulation_steps
         while self.state.global_step < total:
             epoch = self.state.epoch
+            if hasattr(self.train_data, "set_epoch"):  # data drawn afresh each pass (pretraining's dynamic masks)
+                self.train_data.set_epoch(epoch)
             batches = iter(ResumableBatchSampler(
                 len(self.train_data), self.global_batch_size(), self.args.seed, epoch,
                 self.state.batch_in_epoch * accumulation, self.rank, self.world_size))
@@ -198,7 +202,8 @@ class Trainer:
             progress.update(1)
             progress.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", refresh=False)
         if step % self.args.logging_steps == 0 or step == total:
-            self._log({"event": "train", "step": step, "epoch": self.state.epoch, "loss": loss, "lr": lr})
+            self._log({"event": "train", "step": step, "epoch": self.state.epoch, "loss": loss, "lr": lr,
+                       **{k: float(np.mean(v)) for k, v in self._step_scalars.items()}})
 
     def _end_epoch_if_done(self) -> bool:
         if self.state.batch_in_epoch < self.steps_per_epoch():
@@ -226,8 +231,13 @@ class Trainer:
     def _forward_loss(self, batch: dict[str, paddle.Tensor]) -> paddle.Tensor:
         if self.amp != "none":
             with paddle.amp.auto_cast(dtype="float16" if self.amp == "fp16" else "bfloat16"):
-                return self.train_model(**batch).loss
-        return self.train_model(**batch).loss
+                output = self.train_model(**batch)
+        else:
+            output = self.train_model(**batch)
+        # extra numbers a model reports for the log (e.g. pretraining accuracies): mean over the micro-batches
+        for key, value in (getattr(output, "log_scalars", None) or {}).items():
+            self._step_scalars.setdefault(key, []).append(float(value))
+        return output.loss
 
     def _optimizer_step(self, micro_batches: list[list[int]]) -> float:
         """One optimizer step over `micro_batches` (gradient accumulation); returns the mean loss.
@@ -236,7 +246,7 @@ class Trainer:
         """
         rank_seed = self.args.seed + 1_000_003 * self.rank + 7919 * self.state.global_step
         paddle.seed(rank_seed)  # dropout masks depend only on (seed, rank, step): exact resume
-        total_loss = 0.0
+        total_loss, self._step_scalars = 0.0, {}
         for i, indices in enumerate(micro_batches):
             batch = self.train_data.batch(indices)
             sync = self.world_size == 1 or i == len(micro_batches) - 1
