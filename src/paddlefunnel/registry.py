@@ -35,6 +35,8 @@ TASK_SETTINGS_FILES = (TASK_FILE, SQUAD_SETTINGS_FILE)
 # Everything besides config and weights that travels with a model (conversion, export).
 SIDECAR_FILES = TOKENIZER_FILES + TASK_SETTINGS_FILES
 RESULTS_FILE = "eval_results.json"  # a training run's summary, in its output directory
+# The model directories `paddlefunnel pretrain run` writes into its output directory (ELECTRA; MLM).
+PRETRAINING_OUTPUT_DIRS = {"electra": ("discriminator", "generator"), "mlm": ("mlm",)}
 EXPORT_FILE = "export.json"  # marks an export directory (`paddlefunnel export`): what the program takes and returns
 
 # ------------------------------------------------------------------------------------------ heads
@@ -62,8 +64,8 @@ ARCHITECTURES: dict[str, Architecture] = {
         Architecture("FunnelForPreTraining", BODY, ("logits",)),
         Architecture("FunnelForMaskedLM", BODY, ("logits",)),
         Architecture("FunnelForSequenceClassification", BASE_BODY, ("logits",), predicts="classification"),
-        Architecture("FunnelForMultipleChoice", BASE_BODY, ("logits",), input_rank=3),
-        Architecture("FunnelForTokenClassification", BODY, ("logits",)),
+        Architecture("FunnelForMultipleChoice", BASE_BODY, ("logits",), input_rank=3, predicts="multiple_choice"),
+        Architecture("FunnelForTokenClassification", BODY, ("logits",), predicts="token_classification"),
         Architecture("FunnelForQuestionAnswering", BODY, ("start_logits", "end_logits"),
                      predicts="question_answering"),
     )

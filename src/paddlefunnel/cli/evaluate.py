@@ -7,6 +7,7 @@ import argparse
 from ..data.squad import load_squad_dataset_for_eval, read_na_probs, read_squad_predictions
 from ..metrics.squad import squad_evaluate
 from ..tasks.classification import evaluate_glue
+from . import multiple_choice, ner
 from .options import (add_batch_size, add_command, add_glue_data_options, add_out_file, add_trained_model,
                       check_out_file, print_json)
 
@@ -17,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     benchmarks = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
     _add_squad(benchmarks)
     _add_glue(benchmarks)
+    ner.add_evaluate(benchmarks)
+    multiple_choice.add_evaluate(benchmarks)
 
 
 def _add_squad(benchmarks: argparse._SubParsersAction) -> None:

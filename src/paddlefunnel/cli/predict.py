@@ -14,6 +14,7 @@ from ..errors import InputError
 from ..io_utils import check_output_file
 from ..tasks.classification import predict_glue
 from ..tasks.squad import predict_squad
+from . import multiple_choice, ner
 from .options import (add_batch_size, add_command, add_glue_data_options, add_squad_options, add_trained_model,
                       print_json, squad_answer_options)
 
@@ -24,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     tasks = parser.add_subparsers(dest="predict_task", required=False, metavar="TASK")
     _add_glue(tasks)
     _add_squad(tasks)
+    ner.add_predict(tasks)
+    multiple_choice.add_predict(tasks)
 
 
 # ------------------------------------------------------------------------------------------------- raw text

@@ -7,6 +7,7 @@ import argparse
 from ..errors import InputError
 from ..tasks.classification import train_glue, train_user_classifier
 from ..tasks.squad import train_squad
+from . import multiple_choice, ner
 from .options import (add_command, add_glue_data_options, add_model_options, add_squad_options,
                       add_training_options, model_options, print_json, squad_settings, training_arguments)
 
@@ -17,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_glue(tasks)
     _add_classify(tasks)
     _add_squad(tasks)
+    ner.add_train(tasks)
+    multiple_choice.add_train(tasks)
 
 
 def _add_glue(tasks: argparse._SubParsersAction) -> None:

@@ -28,7 +28,9 @@ from ..io_utils import atomic_path
 from ..registry import architecture_serving
 from ..runtime import reuse_freed_memory
 from ..tasks.classification import DEFAULT_MAX_SEQ_LENGTH, read_task_settings
+from ..tasks.multiple_choice import ChoiceExample, choice_letter, encode_choices, read_choice_settings, resolve_lengths
 from ..tasks.squad import build_features, load_settings, postprocess_predictions
+from ..tasks.token_classification import load_ner_settings, tag_texts
 from ..tokenizer import FunnelTokenizer
 from .export import INPUT_NAMES, ExportInfo
 from .runners import DEVICES, PaddleInferenceRunner, default_device
@@ -37,6 +39,8 @@ logger = logging.getLogger("paddlefunnel")
 
 CLASSIFICATION = architecture_serving("classification")
 QUESTION_ANSWERING = architecture_serving("question_answering")
+MULTIPLE_CHOICE = architecture_serving("multiple_choice")
+TOKEN_CLASSIFICATION = architecture_serving("token_classification")
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -135,6 +139,8 @@ class Predictor:
                 raise TypeError(f"text {i} is {type(text).__name__}, expected str")
         if self.architecture == CLASSIFICATION:
             return self._classify(texts, pairs)
+        if self.architecture == TOKEN_CLASSIFICATION:
+            return self._tag(texts, pairs)
         if self.architecture == QUESTION_ANSWERING:
             if pairs is None or any(p is None for p in pairs):
                 raise InputError("question answering needs a context for every question (pairs / --text-pair)")
@@ -172,6 +178,54 @@ class Predictor:
         for row in probabilities:
             best = int(row.argmax())
             results.append({"label": labels[best], "probabilities": {labels[i]: float(p) for i, p in enumerate(row)}})
+        return results
+
+    # ------------------------------------------------------------------------------ token classification
+    def _tag(self, texts: list[str], pairs: list[str | None] | None) -> list[dict[str, Any]]:
+        """{"entities": [{"entity", "text", "start", "end", "score"}]} per text; start/end are character offsets
+        into the text (see tasks.token_classification.tag_texts)."""
+        if pairs is not None and any(p is not None for p in pairs):
+            raise InputError("token classification tags one text at a time: no text pairs")
+        settings = load_ner_settings(self.directory)
+        if settings.max_seq_length < self.info.min_seq_len:
+            raise InputError(f"max_seq_length={settings.max_seq_length} is below the {self.info.min_seq_len} tokens "
+                             f"the exported program needs")
+        def logits(arrays: dict[str, np.ndarray]) -> np.ndarray:
+            return self.run(arrays["input_ids"], arrays["attention_mask"], arrays["token_type_ids"])["logits"]
+
+        return [{"entities": entities} for entities in tag_texts(texts, self.tokenizer, settings, logits)]
+
+    # ---------------------------------------------------------------------------------- multiple choice
+    def predict_choices(self, contexts: Sequence[str], questions: Sequence[str],
+                        choices: Sequence[Sequence[str]]) -> list[dict[str, Any]]:
+        """Multiple choice: {"label": index of the best choice, "answer": its letter, "probabilities": [...]}
+        per question. Encoded as training encoded them (tasks.multiple_choice: fill a "_" blank, lengths from
+        the saved settings); questions may have different numbers of choices (each count runs apart)."""
+        if self.architecture != MULTIPLE_CHOICE:
+            raise InputError(f"{self.directory} holds a {self.architecture}: predict_choices needs a "
+                             f"{MULTIPLE_CHOICE} (use predict() for text)")
+        if not len(contexts) == len(questions) == len(choices):
+            raise InputError(f"{len(contexts)} contexts, {len(questions)} questions and {len(choices)} choice lists: "
+                             "expected one of each per question")
+        examples = [ChoiceExample(str(i), c, q, tuple(options))
+                    for i, (c, q, options) in enumerate(zip(contexts, questions, choices))]
+        for example in examples:
+            _check_choice_example(example)
+        settings = read_choice_settings(self.directory)
+        max_seq_length, max_qa_length = resolve_lengths(settings.get("data_format", "race"),
+                                                        settings.get("max_seq_length"), settings.get("max_qa_length"))
+        if max_seq_length < self.info.min_seq_len:
+            raise InputError(f"max_seq_length={max_seq_length} is below the {self.info.min_seq_len} tokens the "
+                             f"exported program needs")
+        results: list[dict[str, Any]] = [{} for _ in examples]
+        for count in sorted({example.num_choices for example in examples}):
+            group = [i for i, example in enumerate(examples) if example.num_choices == count]
+            features = encode_choices([examples[i] for i in group], self.tokenizer, max_seq_length, max_qa_length,
+                                      with_labels=False).arrays
+            logits = self.run(features["input_ids"], features["attention_mask"], features["token_type_ids"])["logits"]
+            for i, row in zip(group, _softmax(logits.astype(np.float64))):
+                best = int(row.argmax())
+                results[i] = {"label": best, "answer": choice_letter(best), "probabilities": [float(p) for p in row]}
         return results
 
     # ------------------------------------------------------------------------------ question answering
@@ -253,6 +307,53 @@ def _text_fields(record: Any, question_answering: bool) -> tuple[str, str | None
     return text, pair
 
 
+def _check_choice_example(example: ChoiceExample) -> None:
+    """InputError unless a multiple-choice item has string texts, two or more choices and some context/question."""
+    if not isinstance(example.context, str) or not isinstance(example.question, str):
+        raise InputError('"context" and "question" must be strings')
+    if len(example.choices) < 2 or not all(isinstance(c, str) for c in example.choices):
+        raise InputError(f'"choices" is {list(example.choices)!r}, expected a list of two or more strings')
+    if not (example.context.strip() or example.question.strip()):
+        raise InputError('empty "context" and "question": there is nothing to choose by')
+
+
+def _choice_fields(record: Any) -> tuple[str, str, list[str]]:
+    """(context, question, choices) of one multiple-choice input object {"context", "question", "choices"}."""
+    if not isinstance(record, dict):
+        raise InputError(f"expected a JSON object, got {type(record).__name__}")
+    if "choices" not in record or not isinstance(record["choices"], list):
+        raise InputError('missing or non-list field "choices": each line needs {"context", "question", "choices"}')
+    context, question = record.get("context", ""), record.get("question", "")
+    _check_choice_example(ChoiceExample("", context, question, tuple(record["choices"])))
+    return context, question, record["choices"]
+
+
+def _predict_choice_chunk(predictor: Predictor, input_path: Path,
+                          chunk: list[tuple[int, str]]) -> tuple[list[dict[str, Any]], list[LineError]]:
+    """`_predict_chunk` for multiple-choice models: lines {"context", "question", "choices"} (question optional)."""
+    errors: list[LineError] = []
+    rows: dict[int, dict[str, Any]] = {}
+    records: dict[int, tuple[Any, str, str, list[str]]] = {}
+    for number, line in chunk:
+        try:
+            if not line.strip():
+                raise InputError("blank line: expected a JSON object")
+            record = json.loads(line)
+            records[number] = (record, *_choice_fields(record))
+        except (json.JSONDecodeError, InputError) as err:
+            message = f"not valid JSON ({err.msg})" if isinstance(err, json.JSONDecodeError) else str(err)
+            logger.warning("%s:%d: error: %s", input_path, number, message)
+            errors.append(LineError(number, message))
+            rows[number] = {"line": number, "error": message}
+    if records:
+        values = list(records.values())
+        predictions = predictor.predict_choices([v[1] for v in values], [v[2] for v in values],
+                                                [v[3] for v in values])
+        for (number, (record, *_)), prediction in zip(records.items(), predictions):
+            rows[number] = {"id": record["id"], **prediction} if "id" in record else prediction
+    return [rows[number] for number, _ in chunk], errors
+
+
 def predict_jsonl(predictor: Predictor, input_path: str | os.PathLike, output_path: str | os.PathLike | None = None,
                   chunk_size: int = 256, progress: bool = True) -> JsonlResult:
     """One JSON object per input line -> one JSON object per output line (stdout without `output_path`):
@@ -293,6 +394,8 @@ def _predict_chunk(predictor: Predictor, input_path: Path,
                    chunk: list[tuple[int, str]]) -> tuple[list[dict[str, Any]], list[LineError]]:
     """The output objects for `chunk` in input order: a prediction (with the input's "id" if it has one), or
     {"line", "error"} for a bad line; and the bad lines (logged as they are found)."""
+    if predictor.architecture == MULTIPLE_CHOICE:
+        return _predict_choice_chunk(predictor, input_path, chunk)
     errors: list[LineError] = []
     question_answering = predictor.architecture == QUESTION_ANSWERING
     records: dict[int, tuple[Any, str, str | None]] = {}  # line -> (record, text, pair)
