@@ -5,9 +5,10 @@ full-length Transformer with the same layers (or deeper for the same cost). Coun
 the configuration by the same length arithmetic the model uses, never typed in.
 
 FLOPs are 2 x multiply-adds of the matrix products (what dominates; element-wise work is left out), for a
-batch of sequences, forward only. Funnel's relative-position term is counted as the reference computes it:
-the sinusoid table is projected (once per batch), and every query is scored against all `shift * Lq + Lk`
-distances before the relative shift picks the needed ones.
+batch of sequences, forward only. Funnel's relative-position term is counted as this model computes it: the
+sinusoid table is projected (once per batch); where the banded form applies (`positions.band_chunk`: from 256 keys
+on), each chunk of c queries is scored against its `shift * c + Lk` distances, else (and in the reference) every
+query against all `shift * Lq + Lk` distances before the relative shift picks the needed ones.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..config import FunnelConfig
 from ..errors import InputError
 from ..registry import BASE_BODY, BODY
 from .pooling import can_pool, pooled_length
+from .positions import band_chunk
 
 BERT_MAX_POSITIONS = 512
 BERT_TOKEN_TYPES = 2
@@ -80,8 +82,10 @@ def attention_layer_flops(config: FunnelConfig, shape: LayerShape, batch: int = 
         # queries into sinusoid space, then two [Lq, d_model] x [d_model, Lk] products per head
         position = batch * (2 * heads * lq * d_head * d_model + 2 * 2 * heads * lq * lk * d_model)
     else:
-        distances = shape.shift * lq + lk
-        position = 2 * distances * d_model * width + batch * 2 * heads * lq * distances * d_head
+        table = shape.shift * lq + lk
+        chunk = band_chunk(lq, lk)
+        rows, distances = (lq, table) if chunk is None else (-(-lq // chunk) * chunk, shape.shift * chunk + lk)
+        position = 2 * table * d_model * width + batch * 2 * heads * rows * distances * d_head
     return {
         "projections": batch * (2 * lq * d_model * width + 2 * 2 * lk * d_model * width + 2 * lq * width * d_model),
         "attention": batch * (2 * 2 * heads * lq * lk * d_head + 2 * heads * lq * d_head * 2),  # content, PV, type
