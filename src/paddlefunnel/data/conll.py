@@ -20,10 +20,10 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 from ..errors import DataFormatError, InputError
 from ._common import ExampleList, collect_examples, decoding_error, require_file
+from .tabular import BadRow, jsonl_records
 
 FORMATS = ("conll", "jsonl")
 OUTSIDE = "O"
@@ -39,12 +39,6 @@ class TaggedSentence:
     tokens: tuple[str, ...]
     tags: tuple[str, ...] | None = None
     line: int | None = None
-
-
-class _Bad(NamedTuple):
-    """A sentence that cannot be used; parsing it raises `reason` (or, with skip_bad_rows, skips it)."""
-
-    reason: str
 
 
 def detect_tagged_format(path: str | os.PathLike, format: str | None = None) -> str:
@@ -102,8 +96,8 @@ def _tag_column(path: Path, line: int, width: int, label_column: int | None, lab
 
 
 def _conll_sentences(path: Path, label_column: int | None, known: tuple[str, ...] | None,
-                     labelled: bool) -> Iterator[tuple[int, TaggedSentence | _Bad]]:
-    """(line, sentence) per sentence, or (the first bad line, _Bad) for one that breaks the rules."""
+                     labelled: bool) -> Iterator[tuple[int, TaggedSentence | BadRow]]:
+    """(line, sentence) per sentence, or (the first bad line, BadRow) for one that breaks the rules."""
     width: int | None = None
     tag_at: int | None = None
     for block in _conll_blocks(path):
@@ -113,7 +107,7 @@ def _conll_sentences(path: Path, label_column: int | None, known: tuple[str, ...
             tag_at = _tag_column(path, first_line, width, label_column, labelled)
         bad = next(((n, cols) for n, cols in block if len(cols) != width), None)
         if bad is not None:
-            yield bad[0], _Bad(f"{len(bad[1])} columns, but the file's first token line has {width}; expected "
+            yield bad[0], BadRow(f"{len(bad[1])} columns, but the file's first token line has {width}; expected "
                                "whitespace-separated columns: token ... tag")
             continue
         tokens = tuple(cols[0] for _, cols in block)
@@ -121,7 +115,7 @@ def _conll_sentences(path: Path, label_column: int | None, known: tuple[str, ...
         unknown = _unknown_tag(tags, known)
         if unknown is not None:
             number = block[unknown][0]
-            yield number, _Bad(f"tag {tags[unknown]!r} in column {tag_at} is not one of the training tags "
+            yield number, BadRow(f"tag {tags[unknown]!r} in column {tag_at} is not one of the training tags "
                                f"{list(known)}")
             continue
         yield first_line, TaggedSentence(f"line-{first_line}", tokens, tags, first_line)
@@ -146,9 +140,7 @@ def _string_list(record: dict, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _jsonl_sentence(record: object, line: int, known: tuple[str, ...] | None, labelled: bool) -> TaggedSentence:
-    if not isinstance(record, dict):
-        raise ValueError(f"expected a JSON object with 'tokens' and 'tags', got {type(record).__name__}")
+def _jsonl_sentence(record: dict, line: int, known: tuple[str, ...] | None, labelled: bool) -> TaggedSentence:
     if "tokens" not in record:
         raise ValueError("no field 'tokens'")
     tokens = _string_list(record, "tokens")
@@ -171,25 +163,20 @@ def _jsonl_sentence(record: object, line: int, known: tuple[str, ...] | None, la
 
 
 def _jsonl_sentences(path: Path, known: tuple[str, ...] | None,
-                     labelled: bool) -> Iterator[tuple[int, TaggedSentence | _Bad]]:
-    with open(path, encoding="utf-8-sig") as handle:
+                     labelled: bool) -> Iterator[tuple[int, TaggedSentence | BadRow]]:
+    for line, record in jsonl_records(path):
+        if isinstance(record, BadRow):
+            yield line, record
+            continue
         try:
-            for line, text in enumerate(handle, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    yield line, _jsonl_sentence(json.loads(text), line, known, labelled)
-                except json.JSONDecodeError as err:
-                    yield line, _Bad(f"invalid JSON at column {err.colno}: {err.msg}")
-                except ValueError as err:
-                    yield line, _Bad(str(err))
-        except UnicodeDecodeError as err:
-            raise decoding_error(path, err) from None
+            yield line, _jsonl_sentence(record, line, known, labelled)
+        except ValueError as err:
+            yield line, BadRow(str(err))
 
 
 # ---------------------------------------------------------------------------------------------- reader
-def _parse(line: int, item: TaggedSentence | _Bad) -> TaggedSentence:
-    if isinstance(item, _Bad):
+def _parse(line: int, item: TaggedSentence | BadRow) -> TaggedSentence:
+    if isinstance(item, BadRow):
         raise ValueError(item.reason)
     return item
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import DataFormatError, InputError, MissingFileError
 from ._common import ExampleList, SkippedRow, collect_examples, decoding_error, logger, require_file
-from .tabular import _BadRow, _records, detect_format
+from .tabular import BadRow, detect_format, string_field, table_records
 
 RACE_SUBSETS = ("middle", "high")  # the folder names; reported as RACE-M and RACE-H
 RACE_SPLITS = ("train", "dev", "test")
@@ -215,18 +215,9 @@ class ChoiceColumns:
                 "id_column": self.id_column}
 
 
-def _string_field(record: dict[str, Any], column: str) -> str:
-    if column not in record:
-        raise ValueError(f"no field {column!r}")
-    value = record[column]
-    if not isinstance(value, str):
-        raise ValueError(f"field {column!r} is {value!r}, expected a string")
-    return value
-
-
 def _choices(record: dict[str, Any], columns: tuple[str, ...]) -> tuple[str, ...]:
     if len(columns) > 1:
-        return tuple(_string_field(record, column) for column in columns)
+        return tuple(string_field(record, column) for column in columns)
     column = columns[0]
     if column not in record:
         raise ValueError(f"no field {column!r}")
@@ -265,8 +256,8 @@ def read_choice_table(path: str | os.PathLike, columns: ChoiceColumns, *, format
                          "which only JSON lines can hold; name one column per choice")
     first: dict[str, int] = {}  # the first good row's choice count and line
 
-    def parse(line: int, record: dict[str, Any] | _BadRow) -> ChoiceExample:
-        if isinstance(record, _BadRow):
+    def parse(line: int, record: dict[str, Any] | BadRow) -> ChoiceExample:
+        if isinstance(record, BadRow):
             raise ValueError(record.reason)
         choices = _choices(record, columns.choice_columns)
         if first and len(choices) != first["count"]:
@@ -277,15 +268,15 @@ def read_choice_table(path: str | os.PathLike, columns: ChoiceColumns, *, format
         first.setdefault("line", line)
         return example
 
-    examples, skipped = collect_examples(path, _records(path, fmt, columns.wanted), parse, skip_bad_rows,
+    examples, skipped = collect_examples(path, table_records(path, fmt, columns.wanted), parse, skip_bad_rows,
                                          "no examples")
     return ExampleList(examples, skipped)
 
 
 def _table_example(record: dict[str, Any], columns: ChoiceColumns, choices: tuple[str, ...],
                    line: int) -> ChoiceExample:
-    context = _string_field(record, columns.context_column)
-    question = _string_field(record, columns.question_column) if columns.question_column else ""
+    context = string_field(record, columns.context_column)
+    question = string_field(record, columns.question_column) if columns.question_column else ""
     if not (context.strip() or question.strip()):
         raise ValueError(f"fields {columns.context_column!r}"
                          + (f" and {columns.question_column!r}" if columns.question_column else "") + " are empty")

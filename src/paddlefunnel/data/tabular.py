@@ -30,13 +30,13 @@ TASKS = ("classification", "regression")
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
-class _BadRow(NamedTuple):
+class BadRow(NamedTuple):
     """A row that could not even be split into fields; parsing it raises `reason` (or skips it)."""
 
     reason: str
 
 
-Record = dict[str, Any] | _BadRow
+Record = dict[str, Any] | BadRow
 
 
 def detect_format(path: str | os.PathLike, format: str | None = None) -> str:
@@ -70,7 +70,7 @@ def _delimited_records(path: Path, delimiter: str, quoting: int,
                 if not row or row == [""]:
                     continue
                 if len(row) != len(names):
-                    yield reader.line_num, _BadRow(f"expected {len(names)} fields like the header, found {len(row)}")
+                    yield reader.line_num, BadRow(f"expected {len(names)} fields like the header, found {len(row)}")
                     continue
                 yield reader.line_num, dict(zip(names, row))
         except UnicodeDecodeError as err:
@@ -79,7 +79,7 @@ def _delimited_records(path: Path, delimiter: str, quoting: int,
             raise DataFormatError(path, reader.line_num, f"CSV syntax error: {err}") from None
 
 
-def _jsonl_records(path: Path) -> Iterator[tuple[int, Record]]:
+def jsonl_records(path: Path) -> Iterator[tuple[int, Record]]:
     with open(path, encoding="utf-8-sig") as handle:
         try:
             for line, text in enumerate(handle, start=1):
@@ -88,10 +88,10 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, Record]]:
                 try:
                     record = json.loads(text)
                 except json.JSONDecodeError as err:
-                    yield line, _BadRow(f"invalid JSON at column {err.colno}: {err.msg}")
+                    yield line, BadRow(f"invalid JSON at column {err.colno}: {err.msg}")
                     continue
                 if not isinstance(record, dict):
-                    yield line, _BadRow(f"expected a JSON object, got {type(record).__name__}")
+                    yield line, BadRow(f"expected a JSON object, got {type(record).__name__}")
                     continue
                 yield line, record
         except UnicodeDecodeError as err:
@@ -99,7 +99,7 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, Record]]:
 
 
 # ---------------------------------------------------------------------------------------------- fields
-def _text(record: dict[str, Any], column: str) -> str:
+def string_field(record: dict[str, Any], column: str) -> str:
     if column not in record:
         raise ValueError(f"no field {column!r}")
     value = record[column]
@@ -145,9 +145,9 @@ def _discover_labels(labels: Sequence[str]) -> tuple[str, ...]:
 
 
 # ---------------------------------------------------------------------------------------------- reader
-def _records(path: Path, fmt: str, wanted: Sequence[str]) -> Iterator[tuple[int, Record]]:
+def table_records(path: Path, fmt: str, wanted: Sequence[str]) -> Iterator[tuple[int, Record]]:
     if fmt == "jsonl":
-        return _jsonl_records(path)
+        return jsonl_records(path)
     delimiter, quoting = ("\t", csv.QUOTE_NONE) if fmt == "tsv" else (",", csv.QUOTE_MINIMAL)
     return _delimited_records(path, delimiter, quoting, wanted)
 
@@ -184,7 +184,7 @@ def read_tabular(
     known = None if label_list is None else tuple(str(label) for label in label_list)
     wanted = [*columns, *(c for c in (label_column, id_column) if c is not None)]
     examples, skipped = collect_examples(
-        path, _records(path, fmt, wanted),
+        path, table_records(path, fmt, wanted),
         lambda line, record: _example(record, columns, label_column, id_column, task, known, line),
         skip_bad_rows, "no examples")
     if task == "classification" and label_column is not None and known is None:
@@ -194,7 +194,7 @@ def read_tabular(
 
 def _example(record: Record, columns: tuple[str, ...], label_column: str | None, id_column: str | None,
              task: str, known: tuple[str, ...] | None, line: int) -> Example:
-    if isinstance(record, _BadRow):
+    if isinstance(record, BadRow):
         raise ValueError(record.reason)
     label: str | float | None = None
     if label_column is not None:
@@ -208,5 +208,5 @@ def _example(record: Record, columns: tuple[str, ...], label_column: str | None,
     if id_column is not None and id_column not in record:
         raise ValueError(f"no id field {id_column!r}")
     guid = str(record[id_column]) if id_column is not None else f"line-{line}"
-    return Example(guid=guid, text_a=_text(record, columns[0]),
-                   text_b=_text(record, columns[1]) if len(columns) == 2 else None, label=label)
+    return Example(guid=guid, text_a=string_field(record, columns[0]),
+                   text_b=string_field(record, columns[1]) if len(columns) == 2 else None, label=label)
