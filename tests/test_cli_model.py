@@ -118,9 +118,11 @@ def test_demo_deploy_step_on_untrained_models(tmp_path, capsys):
     """The demo's last step, on tiny untrained models saved the way the training pipelines save them."""
     import json
 
-    from paddlefunnel import FunnelConfig, FunnelForQuestionAnswering, FunnelForSequenceClassification
+    from paddlefunnel import (FunnelConfig, FunnelForQuestionAnswering, FunnelForSequenceClassification,
+                              FunnelForTokenClassification)
     from paddlefunnel.cli.demo import DEMO_MODEL, demo_deploy, demo_vocabulary
     from paddlefunnel.tasks.squad import SquadSettings
+    from paddlefunnel.tasks.token_classification import NerSettings
 
     tokenizer = demo_vocabulary(tmp_path)
     paddle.seed(0)
@@ -136,9 +138,15 @@ def test_demo_deploy_step_on_untrained_models(tmp_path, capsys):
     tokenizer.save_pretrained(squad)
     settings = SquadSettings(max_seq_length=64, doc_stride=16, max_query_length=16, version_2_with_negative=True)
     (squad / "squad_settings.json").write_text(json.dumps(settings.__dict__))
+    ner = tmp_path / "ner_run" / "best"
+    labels = ("O", "I-LOC", "I-PER")
+    FunnelForTokenClassification(FunnelConfig(**config, num_labels=len(labels))).save_pretrained(ner)
+    tokenizer.save_pretrained(ner)
+    (ner / "task.json").write_text(json.dumps(NerSettings(labels, scheme="IOB1", max_seq_length=32).to_json()))
     capsys.readouterr()
     demo_deploy(tmp_path)
     out = capsys.readouterr().out
     assert out.count("-> entailment") + out.count("-> not_entailment") == 2
-    assert out.count("(p=") == 5 and "export_glue/, export_squad/" in out
+    assert out.count("(p=") == 5 and "export_glue/, export_squad/, export_ner/" in out
+    assert out.count("'Mira Heron visited") == 1 and out.count(" -> ") == 8  # 2 pairs, 3 questions, 3 texts tagged
     assert (tmp_path / "export_squad" / "squad_settings.json").is_file()

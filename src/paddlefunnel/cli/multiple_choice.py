@@ -3,33 +3,22 @@
 The data options are declared once here and shared by the three commands: `--data-format race` reads
 `--data-dir` (RACE's train/dev/test folders), `--data-format table` reads CSV / TSV / JSON-lines files with the
 column options. A model trained on a table remembers its columns (task.json), so evaluate / predict need only
-the file. Also `demo_multiple_choice`, the demo's multiple-choice step.
+the file.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import time
-from pathlib import Path
 
 from ..data.multiple_choice import ChoiceColumns, read_choice_table, read_race
-from ..data.synthetic_race import write_synthetic_race
 from ..errors import InputError
 from ..io_utils import check_output_file
 from ..tasks.multiple_choice import (DATA_FORMATS, evaluate_multiple_choice, predict_multiple_choice,
                                      read_choice_settings, train_choice_table, train_race)
-from ..training import TrainingArguments
 from .options import (add_batch_size, add_command, add_model_options, add_out_file, add_trained_model,
                       add_training_options, check_out_file, model_options, print_json, training_arguments)
 
 COMMAND = "multiple-choice"
-# The demo's scaled-down Funnel without dropout (with it, a model this small trained from scratch learns to
-# match options against the article several times more slowly); no decoder: the multiple-choice head reads the
-# encoder only.
-DEMO_MC_MODEL = {"model_type": "funnel", "vocab_size": 1000, "block_sizes": [1, 1, 1], "d_model": 64, "n_head": 4,
-                 "d_head": 16, "d_inner": 128, "num_decoder_layers": 0, "hidden_dropout": 0.0,
-                 "attention_dropout": 0.0, "activation_dropout": 0.0}
 
 
 # ------------------------------------------------------------------------------------------- data options
@@ -164,33 +153,3 @@ def run_predict(args: argparse.Namespace) -> int:
     summary["skipped"] = len(examples.skipped)
     print_json(summary)
     return 0
-
-
-# ----------------------------------------------------------------------------------------------------- demo
-def demo_multiple_choice(out_dir: Path, tokenizer_dir: Path, epochs: float = 2, n_train: int = 300,
-                         seed: int = 0, learning_rate: float = 5e-3, batch_size: int = 16) -> dict:
-    """The demo's multiple-choice step: synthetic RACE-layout data, a tiny Funnel trained from scratch, then
-    evaluation per subset and test predictions. Returns the dev metrics.
-
-    The defaults (206 steps of 16 questions x 4 choices x 96 tokens) took 72 s on the 2-core development machine
-    and reached 90.6% dev accuracy (RACE-M 99.2%, RACE-H 83.3%); seeds move it by a few points (89-93%)."""
-    print("\n== RACE format: synthetic articles with 4-option questions (some cloze), trained from scratch",
-          flush=True)
-    out_dir = Path(out_dir)
-    data_dir = write_synthetic_race(out_dir / "race_data", n_train=n_train, n_dev=50, n_test=50, seed=seed)
-    config_file = out_dir / "tiny_mc_config.json"
-    config_file.write_text(json.dumps(DEMO_MC_MODEL, indent=2))
-    run_dir = out_dir / "race_run"
-    args = TrainingArguments(output_dir=str(run_dir), learning_rate=learning_rate, per_device_batch_size=batch_size,
-                             num_epochs=epochs, warmup_ratio=0.1, logging_steps=25, seed=seed, overwrite=True)
-    start = time.perf_counter()
-    summary = train_race(str(data_dir), args, str(config_file), tokenizer=str(tokenizer_dir), max_seq_length=96,
-                         max_qa_length=24, init="random")
-    print(f"trained {summary['steps']} steps in {time.perf_counter() - start:.0f} s; best dev accuracy "
-          f"{summary['best_acc']:.4f} at step {summary['best_step']}")
-    metrics = evaluate_multiple_choice(read_race(data_dir, "dev"), run_dir / "best")
-    print(f"evaluate (best checkpoint, dev): accuracy {metrics['acc']:.4f} (RACE-M {metrics['acc_middle']:.4f}, "
-          f"RACE-H {metrics['acc_high']:.4f})")
-    result = predict_multiple_choice(read_race(data_dir, "test"), run_dir / "best", out_dir / "race_predictions.jsonl")
-    print(f"test predictions: {result['written']} questions -> {result['output']}")
-    return metrics
