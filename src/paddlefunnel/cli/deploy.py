@@ -24,18 +24,21 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model_dir", help="a model directory (config.json + weights; tokenizer and task files travel along)")
     p.add_argument("out_dir", help="export directory (created; must be empty unless --overwrite)")
     p.add_argument("--onnx", action="store_true", help="also write model.onnx (needs the onnx extra) and check it")
+    p.add_argument("--quantize", choices=["int8"],
+                   help="int8: also write model.onnx and model.int8.onnx (ONNX Runtime dynamic quantization of the "
+                        "matrix-product weights); serve it with `predict --precision int8`")
     add_overwrite(p, "OUT_DIR")
 
 
 def run_export(args: argparse.Namespace) -> int:
-    export_and_report(args.model_dir, args.out_dir, onnx=args.onnx, overwrite=args.overwrite)
+    export_and_report(args.model_dir, args.out_dir, onnx=args.onnx, overwrite=args.overwrite, quantize=args.quantize)
     return 0
 
 
 def export_and_report(model_dir: str | os.PathLike, out_dir: str | os.PathLike, onnx: bool = False,
-                      overwrite: bool = False) -> ExportInfo:
+                      overwrite: bool = False, quantize: str | None = None) -> ExportInfo:
     """`export_model`, then print what was checked and written (on stdout, where the command's output goes)."""
-    info = export_model(model_dir, out_dir, onnx=onnx, overwrite=overwrite, quiet=True)
+    info = export_model(model_dir, out_dir, onnx=onnx, overwrite=overwrite, quiet=True, quantize=quantize)
     for line in export_report(info, out_dir):
         print(line)
     return info

@@ -41,8 +41,12 @@ def _add_text_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--output", help="JSON lines out, one per input line (default: stdout)")
     group.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
     add_batch_size(group, 32)
-    group.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                       help="bf16: bfloat16 matrix products on CPUs with AVX-512 (faster, ~1e-2 relative error)")
+    group.add_argument("--precision", choices=["fp32", "bf16", "int8"], default="fp32",
+                       help="bf16: bfloat16 matrix products on CPUs with AVX-512 (faster, ~1e-2 relative error); "
+                            "int8: the int8 file of an export made with --quantize int8 (onnxruntime backend)")
+    group.add_argument("--backend", choices=["paddle", "onnxruntime"], default=None,
+                       help="paddle (Paddle Inference; default for fp32/bf16) or onnxruntime (CPU; default for int8; "
+                            "needs an export made with --onnx or --quantize int8)")
 
 
 def run_text(args: argparse.Namespace) -> int:
@@ -52,7 +56,8 @@ def run_text(args: argparse.Namespace) -> int:
         raise InputError("--output is for --input files; a --text prediction is printed")
     if args.output:
         check_output_file(args.output, what="predictions file", inputs=(args.input, args.model))
-    predictor = Predictor(args.model, device=args.device, batch_size=args.batch_size, precision=args.precision)
+    predictor = Predictor(args.model, device=args.device, batch_size=args.batch_size, precision=args.precision,
+                          backend=args.backend)
     if args.text is not None:
         prediction = predictor.predict([args.text], [args.text_pair])[0]
         print(json.dumps(prediction, ensure_ascii=False))

@@ -2,9 +2,30 @@
 
 An export directory holds `model.json` + `model.pdiparams` (PIR program with dynamic batch and sequence
 dimensions), the model's `config.json`, its tokenizer and task settings (copied when present), `export.json`
-(what the program takes and returns, and the shortest input it supports), and with `onnx=True` `model.onnx`.
+(what the program takes and returns, and the shortest input it supports), with `onnx=True` `model.onnx`, and
+with `quantize="int8"` both `model.onnx` and `model.int8.onnx`.
 Every export is checked before it is kept: the program (run by Paddle Inference, as `Predictor` runs it) and
 the ONNX file (run by onnxruntime) must reproduce the dynamic-graph outputs on the parity tests' sample batch.
+
+int8 (`quantize="int8"`) is ONNX Runtime dynamic quantization of the ONNX file: int8 weights (per tensor, symmetric)
+for every MatMul whose second input is a weight, activations quantized per batch at run time, served by
+onnxruntime's VNNI int8 kernels. Why this one (measured in benchmarks/RESULTS.md, section "int8"):
+- paddle2onnx writes every weight as a Constant node behind an Identity, where the quantizer sees no weight at
+  all; they are turned into initializers first (`weights_as_initializers`), after which all 74 weight MatMuls
+  are quantized.
+- Weights only: also quantizing the attention products (activation x activation) tripled the error and was not
+  faster; per-channel weights were slower with no consistent accuracy gain; reduce_range (7-bit weights, for CPUs
+  without VNNI, where 8-bit products may saturate) doubled the error and was not reliably faster on a VNNI CPU.
+- Speed (small-base, batch 8, 2 threads): 2.65x (seq 128) and 2.33x (seq 512) the fp32 reference (transformers),
+  2.16x / 1.85x our Paddle Inference fp32; the position term (Einsum) and attention products stay fp32, which is
+  why long inputs gain less. Dev-set accuracy / F1 of the demo models: unchanged.
+- Paddle Inference's oneDNN int8 (`Config.enable_onednn_int8`) needs a calibrated program: Paddle 3.3.1's static
+  PTQ (`paddle.static.quantization.PostTrainingQuantization`) reads legacy ProgramDesc programs only, and this model
+  cannot be traced into one (with FLAGS_enable_pir_api=0 to_static fails on the dynamic-length shape lists), so
+  that candidate never produced a program to time; the PIR route (dynamic-graph `paddle.quantization.PTQ`, then a
+  PIR program with quantize/dequantize ops for oneDNN) was not tried (see RESULTS.md, section "int8").
+The int8 file is checked like the others, against a looser bound (`INT8_TOLERANCE`): it is a guard against a broken
+quantization, not an accuracy claim; accuracy is measured on dev sets (RESULTS.md).
 """
 
 from __future__ import annotations
@@ -44,6 +65,12 @@ EXPORT_FORMAT = "paddlefunnel-export"
 EXPORT_VERSION = 1
 ONNX_FILE = "model.onnx"
 ONNX_OPSET = 17
+INT8_ONNX_FILE = "model.int8.onnx"
+QUANTIZATIONS = {"int8": INT8_ONNX_FILE}  # --quantize value -> the file it writes
+# int8 vs the dynamic graph (parity.forward_difference: abs difference / max(1, max |reference|)). Measured:
+# 2.6e-2 on small-base with random weights, 1.0e-2 / 1.7e-2 on the trained demo GLUE / SQuAD models, 1e-2 on tiny
+# test models; a broken quantization (wrong scales, swapped weights) is far above.
+INT8_TOLERANCE = 0.15
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 CHECK_SHAPES = ((1, 16), (3, 37))  # (batch, sequence length) pairs checked at export time
 
@@ -60,6 +87,7 @@ class ExportInfo:
     input_rank: int  # 2: [batch, seq]; 3: [batch, choices, seq] (multiple choice)
     onnx: str | None = None
     max_differences: dict[str, float] | None = None
+    quantized: dict[str, str] | None = None  # precision -> file (e.g. {"int8": "model.int8.onnx"})
     # Input shapes of the export-time checks; not part of export.json (empty when read from it).
     checked_shapes: tuple[tuple[int, ...], ...] = field(default=(), compare=False)
 
@@ -67,7 +95,7 @@ class ExportInfo:
         payload = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "architecture": self.architecture,
                    "inputs": list(INPUT_NAMES), "input_rank": self.input_rank, "outputs": list(self.outputs),
                    "min_seq_len": self.min_seq_len, "onnx": self.onnx, "max_differences": self.max_differences,
-                   "paddle": paddle.__version__, "paddlefunnel": __version__}
+                   "quantized": self.quantized, "paddle": paddle.__version__, "paddlefunnel": __version__}
         return json.dumps(payload, indent=2) + "\n"
 
     @classmethod
@@ -88,7 +116,8 @@ class ExportInfo:
         try:
             return cls(architecture=data["architecture"], outputs=tuple(data["outputs"]),
                        min_seq_len=int(data["min_seq_len"]), input_rank=int(data["input_rank"]),
-                       onnx=data.get("onnx"), max_differences=data.get("max_differences"))
+                       onnx=data.get("onnx"), max_differences=data.get("max_differences"),
+                       quantized=data.get("quantized"))
         except (KeyError, TypeError, ValueError) as err:
             raise InputError(f"{path}: missing or invalid field ({err})") from None
 
@@ -162,20 +191,27 @@ def max_difference(reference: Sequence[np.ndarray], got: Sequence[np.ndarray]) -
 # ------------------------------------------------------------------------------------------- export
 def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, onnx: bool = False,
                  overwrite: bool = False, check_shapes: Sequence[tuple[int, int]] = CHECK_SHAPES,
-                 quiet: bool = False) -> ExportInfo:
+                 quiet: bool = False, quantize: str | None = None) -> ExportInfo:
     """Export the model in `model_dir` to `out_dir` (see the module docstring); returns what `export.json` says
     plus the shapes checked. Unless `quiet`, `export_report`'s lines are logged (INFO, "paddlefunnel" logger).
+    `quantize="int8"` also writes the ONNX file (as `onnx=True`) and its int8 version.
 
     Raises ExportError when the exported program (or ONNX file) does not reproduce the model within
-    parity.FORWARD_TOLERANCE at `check_shapes` (lengths raised to `min_seq_len`); nothing is left in `out_dir`.
+    parity.FORWARD_TOLERANCE at `check_shapes` (lengths raised to `min_seq_len`; the int8 file within
+    INT8_TOLERANCE); nothing is left in `out_dir`.
     """
+    if quantize is not None:
+        if quantize not in QUANTIZATIONS:
+            raise InputError(f"quantize={quantize!r}: expected one of {', '.join(QUANTIZATIONS)}")
+        require_quantization()
+        onnx = True
     if onnx:
         require_onnx()
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     check_output_dir(out_dir, what="export directory", inputs=(model_dir,), overwrite=overwrite)
     model = load_model(model_dir)
     with atomic_directory(out_dir, "export directory") as tmp:
-        info = _write_export(model, model_dir, tmp, onnx, check_shapes)
+        info = _write_export(model, model_dir, tmp, onnx, check_shapes, quantize)
     if not quiet:
         for line in export_report(info, out_dir):
             logger.info(line)
@@ -183,7 +219,7 @@ def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, onnx:
 
 
 def _write_export(model: paddle.nn.Layer, model_dir: Path, target: Path, onnx: bool,
-                  check_shapes: Sequence[tuple[int, int]]) -> ExportInfo:
+                  check_shapes: Sequence[tuple[int, int]], quantize: str | None = None) -> ExportInfo:
     """Write the program (and ONNX file), config, side files and export.json to `target`, checking each output."""
     architecture = type(model).__name__
     rank = ARCHITECTURES[architecture].input_rank
@@ -198,8 +234,14 @@ def _write_export(model: paddle.nn.Layer, model_dir: Path, target: Path, onnx: b
     if onnx:
         export_onnx(model, target, rank)
         differences["onnx"] = _check(OnnxRunner(target / ONNX_FILE).run, checks, expected)
+    quantized = None
+    if quantize is not None:
+        quantize_onnx_int8(target / ONNX_FILE, target / QUANTIZATIONS[quantize])
+        differences[f"onnx_{quantize}"] = _check(OnnxRunner(target / QUANTIZATIONS[quantize]).run, checks, expected,
+                                                 INT8_TOLERANCE)
+        quantized = {quantize: QUANTIZATIONS[quantize]}
     info = ExportInfo(architecture, ARCHITECTURES[architecture].outputs, minimum, rank, ONNX_FILE if onnx else None,
-                      differences, checked_shapes=tuple(tuple(c["input_ids"].shape) for c in checks))
+                      differences, quantized, checked_shapes=tuple(tuple(c["input_ids"].shape) for c in checks))
     atomic_write_text(target / EXPORT_FILE, info.to_json())
     return info
 
@@ -210,6 +252,9 @@ def export_report(info: ExportInfo, out_dir: str | os.PathLike) -> list[str]:
              f"{info.max_differences['paddle_inference']:.1e} at shapes {list(info.checked_shapes)})"]
     if info.onnx:
         lines.append(f"ONNX: onnxruntime reproduces the model (max difference {info.max_differences['onnx']:.1e})")
+    for precision, name in (info.quantized or {}).items():
+        lines.append(f"{precision}: {name} (ONNX Runtime dynamic quantization) differs from the model by at most "
+                     f"{info.max_differences[f'onnx_{precision}']:.1e} (bound {INT8_TOLERANCE})")
     lines.append(f"wrote {out_dir}: {', '.join(sorted(p.name for p in Path(out_dir).iterdir()))}")
     return lines
 
@@ -221,14 +266,14 @@ def _copy_sidecars(model_dir: Path, target: Path) -> None:
 
 
 def _check(run: Callable[[Arrays], list[np.ndarray]], checks: list[Arrays],
-           expected: list[list[np.ndarray]]) -> float:
-    """The largest difference of `run` from the dynamic graph over `checks`; ExportError above the tolerance."""
+           expected: list[list[np.ndarray]], tolerance: float = FORWARD_TOLERANCE) -> float:
+    """The largest difference of `run` from the dynamic graph over `checks`; ExportError above `tolerance`."""
     worst = 0.0
     for inputs, reference in zip(checks, expected):
         difference = max_difference(reference, run(inputs))
-        if not difference <= FORWARD_TOLERANCE:
+        if not difference <= tolerance:
             raise ExportError(f"exported outputs differ from the dynamic graph by {difference:.2e} "
-                              f"(> {FORWARD_TOLERANCE:.0e}) on inputs of shape {list(inputs['input_ids'].shape)}")
+                              f"(> {tolerance:.0e}) on inputs of shape {list(inputs['input_ids'].shape)}")
         worst = max(worst, difference)
     return worst
 
@@ -286,3 +331,71 @@ def _paddle2onnx(program: Path, params: Path, target: Path) -> None:
         log = "\n".join(line for line in (done.stdout + done.stderr).splitlines() if "Paddle2ONNX" in line)
         raise ExportError(f"paddle2onnx could not convert the exported program (exit status {done.returncode}):"
                           f"\n{log[-2000:]}")
+
+
+# ------------------------------------------------------------------------------------------- int8
+def require_quantization() -> None:
+    """MissingDependencyError unless ONNX Runtime's quantization tools (and the onnx extra) can be imported."""
+    require_onnx()
+    try:
+        import onnxruntime.quantization  # noqa: F401  (optional: needs the onnx and ml_dtypes packages)
+    except ImportError as err:
+        raise MissingDependencyError(f"int8 export needs onnxruntime's quantization tools ({err}): "
+                                     "pip install 'paddlefunnel[onnx]' onnx ml_dtypes") from None
+
+
+def weights_as_initializers(model) -> int:
+    """Turn `model`'s (an onnx.ModelProto) Constant nodes into initializers and drop the Identity nodes that only
+    forward one, in place; returns how many weights moved.
+
+    paddle2onnx writes each weight as Constant -> Identity -> MatMul. ONNX Runtime's quantizer quantizes a
+    MatMul only when its weight is an initializer, so without this it finds nothing to quantize.
+    """
+    graph = model.graph
+    graph_outputs = {output.name for output in graph.output}
+    initializers = {tensor.name for tensor in graph.initializer}
+    kept, renamed, moved = [], {}, 0
+    for node in graph.node:
+        if node.op_type == "Constant" and [a.name for a in node.attribute] == ["value"]:
+            tensor = graph.initializer.add()
+            tensor.CopyFrom(node.attribute[0].t)
+            tensor.name = node.output[0]
+            initializers.add(tensor.name)
+            moved += 1
+        elif (node.op_type == "Identity" and renamed.get(node.input[0], node.input[0]) in initializers
+              and node.output[0] not in graph_outputs):
+            renamed[node.output[0]] = renamed.get(node.input[0], node.input[0])  # chains resolve to the weight
+        else:
+            kept.append(node)
+    for node in kept:
+        for i, name in enumerate(node.input):
+            node.input[i] = renamed.get(name, name)
+    del graph.node[:]
+    graph.node.extend(kept)
+    return moved
+
+
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """onnxruntime's quantizer logs advice through the root logger ("consider pre-processing"); not ours to show."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def quantize_onnx_int8(source: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """`target`: `source` (an fp32 ONNX file from paddle2onnx) with int8 MatMul weights (see the module docstring)."""
+    require_quantization()
+    from onnxruntime.quantization import QuantType, quantize_dynamic  # optional: the `onnx` extra
+    from onnxruntime.quantization.quant_utils import load_model_with_shape_infer
+
+    model = load_model_with_shape_infer(Path(source))
+    weights_as_initializers(model)
+    with _quiet_root_logger():
+        quantize_dynamic(model, Path(target), op_types_to_quantize=["MatMul"], per_channel=False, reduce_range=False,
+                         weight_type=QuantType.QInt8, extra_options={"MatMulConstBOnly": True})
+    return Path(target)

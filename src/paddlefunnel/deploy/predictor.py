@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ..config import FunnelConfig
 from ..data import SquadExample
 from ..data._common import decoding_error
-from ..errors import InputError, MissingFileError
+from ..errors import InputError, MissingDependencyError, MissingFileError
 from ..io_utils import atomic_path
 from ..registry import architecture_serving
 from ..runtime import reuse_freed_memory
@@ -33,7 +33,7 @@ from ..tasks.squad import build_features, load_settings, postprocess_predictions
 from ..tasks.token_classification import load_ner_settings, tag_texts
 from ..tokenizer import FunnelTokenizer
 from .export import INPUT_NAMES, ExportInfo
-from .runners import DEVICES, PaddleInferenceRunner, default_device
+from .runners import BACKENDS, DEVICES, ONNX_PRECISIONS, PRECISIONS, OnnxRunner, PaddleInferenceRunner, default_device
 
 logger = logging.getLogger("paddlefunnel")
 
@@ -63,22 +63,34 @@ class Predictor:
 
     `precision="bf16"` (CPU only) runs the matrix products in bfloat16: on CPUs with AVX512-BF16 or AMX about
     1.5x the fp32 speed, with outputs that differ from fp32 by about 1e-2 relative (see benchmarks/RESULTS.md).
+
+    `backend`: "paddle" (Paddle Inference, the default for fp32 / bf16) or "onnxruntime" (CPU; needs an export
+    made with `--onnx` or `--quantize int8`, and the `onnx` extra). `precision="int8"` (an export made with
+    `--quantize int8`) runs the int8 ONNX file on onnxruntime, the default backend for it: int8 weights for the
+    matrix products, outputs within export.INT8_TOLERANCE of fp32 (see deploy/export.py for the measured choice).
     """
 
     def __init__(self, directory: str | os.PathLike, device: str = "auto", threads: int | None = None,
-                 batch_size: int = 32, precision: str = "fp32") -> None:
+                 batch_size: int = 32, precision: str = "fp32", backend: str | None = None) -> None:
         if device not in ("auto", *DEVICES):
             raise InputError(f"device={device!r}: expected 'auto', 'cpu' or 'gpu'")
         if batch_size < 1:
             raise InputError(f"batch_size={batch_size}: expected a positive number")
         self.directory = Path(directory)
         self.info = ExportInfo.read(self.directory)
+        self.backend = choose_backend(self.info, self.directory, precision, backend, device)
         self.config = FunnelConfig.from_pretrained(self.directory)
-        self.device = default_device() if device == "auto" else device
+        if self.backend == "onnxruntime":
+            self.device = "cpu"
+        else:
+            self.device = default_device() if device == "auto" else device
         self.batch_size = batch_size
         reuse_freed_memory()  # a serving process: avoid page faults on every intermediate tensor (see runtime)
         self.precision = precision
-        self._runner = PaddleInferenceRunner(self.directory, self.device, threads, precision)
+        if self.backend == "onnxruntime":
+            self._runner = OnnxRunner(self.directory / onnx_file(self.info, precision), threads)
+        else:
+            self._runner = PaddleInferenceRunner(self.directory, self.device, threads, precision)
         self._tokenizer = None
 
     # ------------------------------------------------------------------------------------------ raw
@@ -265,6 +277,46 @@ class Predictor:
             results.append({"answer": answer, "score": float(score),
                             "nbest": [{"text": c["text"], "probability": c["probability"]} for c in candidates[:5]]})
         return results
+
+
+# ------------------------------------------------------------------------------------------ backends
+def choose_backend(info: ExportInfo, directory: Path, precision: str, backend: str | None, device: str) -> str:
+    """The backend serving `precision` (None: "onnxruntime" for int8, else "paddle"); InputError when this export,
+    device or installation cannot serve the combination (before any predictor is built)."""
+    if precision not in (*PRECISIONS, *ONNX_PRECISIONS):
+        raise InputError(f"precision={precision!r}: expected one of fp32, bf16, int8")
+    if backend is None:
+        backend = "onnxruntime" if precision == "int8" else "paddle"
+    if backend not in BACKENDS:
+        raise InputError(f"backend={backend!r}: expected one of {', '.join(BACKENDS)}")
+    if backend == "paddle":
+        if precision not in PRECISIONS:
+            raise InputError(f"precision={precision!r} is served by the onnxruntime backend, not Paddle Inference: "
+                             f"use backend='onnxruntime' (CLI: --backend onnxruntime)")
+        return backend
+    if precision not in ONNX_PRECISIONS:
+        raise InputError(f"precision={precision!r} is a Paddle Inference setting: the onnxruntime backend serves "
+                         f"{', '.join(ONNX_PRECISIONS)}")
+    if device == "gpu":
+        raise InputError("the onnxruntime backend runs on CPU here: use device='cpu' (or backend='paddle')")
+    onnx_file(info, precision, directory)  # refuses an export without the file
+    try:
+        import onnxruntime  # noqa: F401  (optional: the `onnx` extra)
+    except ImportError:
+        raise MissingDependencyError("backend='onnxruntime' needs onnxruntime: pip install 'paddlefunnel[onnx]'") \
+            from None
+    return backend
+
+
+def onnx_file(info: ExportInfo, precision: str, directory: Path | None = None) -> str:
+    """The export's ONNX file for `precision`; InputError naming the export option that writes it if absent."""
+    name = info.onnx if precision == "fp32" else (info.quantized or {}).get(precision)
+    if name is None:
+        option = "--onnx" if precision == "fp32" else f"--quantize {precision}"
+        where = f"{directory}: " if directory is not None else ""
+        raise InputError(f"{where}this export has no {precision} ONNX file for the onnxruntime backend: re-export "
+                         f"with `paddlefunnel export MODEL_DIR OUT_DIR {option}`")
+    return name
 
 
 # ------------------------------------------------------------------------------------------ JSON lines

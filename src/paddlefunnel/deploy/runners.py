@@ -2,7 +2,7 @@
 
 `PaddleInferenceRunner` runs `model.json` + `model.pdiparams` with Paddle Inference (oneDNN on CPU, or GPU 0);
 both the export check and `Predictor` use it, so what is checked is what is served. `OnnxRunner` runs
-`model.onnx` with onnxruntime (the `onnx` extra).
+`model.onnx` (fp32) or `model.int8.onnx` (int8) with onnxruntime on CPU (the `onnx` extra).
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from ..runtime import restore_cpu_threads
 logger = logging.getLogger("paddlefunnel")
 
 PROGRAM_NAME = "model"  # an export directory's program: model.json + model.pdiparams
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16")  # Paddle Inference
+ONNX_PRECISIONS = ("fp32", "int8")  # onnxruntime
+BACKENDS = ("paddle", "onnxruntime")
 DEVICES = ("cpu", "gpu")
 
 
@@ -89,13 +91,17 @@ class PaddleInferenceRunner:
 
 
 class OnnxRunner:
-    """One onnxruntime CPU session over an ONNX file (needs the `onnx` extra)."""
+    """One onnxruntime CPU session over an ONNX file (needs the `onnx` extra); `threads`: intra-op threads
+    (default: onnxruntime's own choice, every physical core)."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
         import onnxruntime  # optional: the `onnx` extra
 
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only: paddle2onnx leaves unused constants it would warn about
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
         self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def run(self, arrays: Mapping[str, np.ndarray]) -> list[np.ndarray]:
