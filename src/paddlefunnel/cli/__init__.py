@@ -19,11 +19,11 @@ import paddle
 from ..errors import PaddleFunnelError
 from ..runtime import use_all_cpu_cores
 from ..version import __version__
-from . import checkpoints, demo, deploy, evaluate, predict, train, vocab
+from . import checkpoints, demo, deploy, evaluate, predict, pretrain, train, vocab
 from .options import StrictArgumentParser
 
 # In the order `paddlefunnel --help` lists them: demo, train, predict, convert, compare, vocab, evaluate, export, flops.
-COMMAND_GROUPS = (demo, train, predict, checkpoints, vocab, evaluate, deploy)
+COMMAND_GROUPS = (demo, train, pretrain, predict, checkpoints, vocab, evaluate, deploy)
 
 
 def build_parser() -> argparse.ArgumentParser:

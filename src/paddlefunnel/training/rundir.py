@@ -16,14 +16,16 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..io_utils import check_output_dir, writing
-from ..registry import RESULTS_FILE
+from ..registry import PRETRAINING_OUTPUT_DIRS, RESULTS_FILE
 from .arguments import TrainingArguments
 from .checkpointing import BEST_DIR, CHECKPOINT_DIR
 
 LOG_FILE = "log.jsonl"
 VISUALDL_DIR = "visualdl"
 PREVIOUS_RUN_DIR = ".previous-run"  # --overwrite: the run being replaced, until the new one finishes
-RUN_ENTRIES = (BEST_DIR, CHECKPOINT_DIR, LOG_FILE, RESULTS_FILE, VISUALDL_DIR)
+# Everything a run writes into its output directory (pretraining also writes its model directories).
+RUN_ENTRIES = (BEST_DIR, CHECKPOINT_DIR, LOG_FILE, RESULTS_FILE, VISUALDL_DIR,
+               *sorted({name for names in PRETRAINING_OUTPUT_DIRS.values() for name in names}))
 _MOVING = PREVIOUS_RUN_DIR + ".moving"  # the earlier run's entries while they are being moved aside
 
 
