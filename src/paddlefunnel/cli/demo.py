@@ -20,6 +20,7 @@ from ..data import (SYNTHETIC_GLUE_TASK, demo_corpus, read_race, write_synthetic
                     write_synthetic_race, write_synthetic_squad)
 from ..deploy import Predictor
 from ..modeling import FunnelModel
+from ..pretraining.run import demo_pretraining
 from ..tasks.classification import evaluate_glue, predict_glue, train_glue
 from ..tasks.multiple_choice import evaluate_multiple_choice, predict_multiple_choice, train_race
 from ..tasks.squad import SquadSettings, predict_squad, train_squad
@@ -94,6 +95,18 @@ def demo_model_round_trip(out_dir: Path, tokenizer=None) -> None:
     print(f"saved to {target}; reloaded output identical: {same}")
     if not same:
         raise RuntimeError("reloaded model gives different outputs")
+
+
+def demo_pretrain(out_dir: Path) -> dict:
+    """A short ELECTRA pretraining from raw text (the built-in corpus): prepare, then pretrain a tiny Funnel."""
+    _step("pretraining: prepare the built-in corpus, then a short ELECTRA run from scratch")
+    summary = demo_pretraining(out_dir / "pretraining")
+    final, examples = summary["final_eval"], summary["prepared_examples"]
+    print(f"prepared {examples['train']} training + {examples['eval']} held-out examples in {summary['prepare_seconds']:.0f} s; pretrained "
+          f"{summary['steps']} steps in {summary['seconds']:.0f} s; held out: discriminator accuracy "
+          f"{final['disc_acc']:.3f} (all-original {final['disc_acc_all_original']:.3f}), generator masked accuracy "
+          f"{final['gen_acc']:.3f}; models: {', '.join(summary['outputs'])}")
+    return summary
 
 
 def _tiny_run(out_dir: Path, name: str, model: dict, learning_rate: float, batch_size: int, epochs: float,
@@ -221,6 +234,7 @@ def run_demo(out: str | Path = "demo_output") -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = demo_vocabulary(out_dir)
     demo_model_round_trip(out_dir, tokenizer)
+    demo_pretrain(out_dir)
     demo_glue(out_dir, out_dir / "tokenizer")
     demo_squad(out_dir, out_dir / "tokenizer")
     demo_multiple_choice(out_dir, out_dir / "tokenizer")
