@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from results_file import write_section
+
 import paddlefunnel  # noqa: F401,I001  (first: CPU math settings must precede Paddle's import)
 import numpy as np
 import paddle
@@ -469,20 +471,6 @@ def report(rows: list[Row], ceiling: float, repeats: int, command: str, thread_c
     return "\n".join(lines)
 
 
-def write_section(text: str, path: Path = RESULTS) -> None:
-    """Replace the Speed section of RESULTS.md (other sections belong to other benchmarks)."""
-    from paddlefunnel.io_utils import atomic_write_text
-
-    current = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmark results\n"
-    start = current.find(SECTION + "\n")
-    if start < 0:
-        updated = current.rstrip("\n") + "\n\n" + text
-    else:
-        end = current.find("\n## ", start + len(SECTION))
-        updated = current[:start] + text + ("" if end < 0 else current[end:])
-    atomic_write_text(path, updated.rstrip("\n") + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="two cases, 3 repeats, no memory probes, print only")
@@ -533,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(rows, ceiling, repeats, command, thread_count, (load_start, os.getloadavg()[0]))
     print(text)
     if not (args.quick or args.no_write):
-        write_section(text)
+        write_section(SECTION, text)
         print(f"updated the Speed section of {RESULTS}")
     return 0
 

@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from results_file import write_section
+
 import paddlefunnel  # noqa: F401,I001  (first: CPU math settings must precede Paddle's import)
 import numpy as np
 import paddle
@@ -237,20 +239,6 @@ def report(terms: list[dict], models: list[dict], command: str, threads: int, re
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str, path: Path = RESULTS) -> None:
-    """Replace this benchmark's section of RESULTS.md (other sections belong to other benchmarks)."""
-    from paddlefunnel.io_utils import atomic_write_text
-
-    current = path.read_text(encoding="utf-8")
-    start = current.find(SECTION + "\n")
-    if start < 0:
-        updated = current.rstrip("\n") + "\n\n" + text
-    else:
-        end = current.find("\n## ", start + len(SECTION))
-        updated = current[:start] + text + ("" if end < 0 else current[end:])
-    atomic_write_text(path, updated.rstrip("\n") + "\n")
-
-
 def parse_case(text: str) -> tuple[int, int, bool]:
     """'8x512' (forward) or '8x512:bwd' (forward + backward) -> (batch, seq, backward)."""
     shape, _, mode = text.partition(":")
@@ -304,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(terms, models, command, threads, args.repeats, (load_start, os.getloadavg()[0]))
     print(text)
     if args.write:
-        write_section(text)
+        write_section(SECTION, text)
     return 0
 
 

@@ -21,6 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from results_file import write_section
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 SECTION = "## Import order"
@@ -82,17 +84,6 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    content = RESULTS.read_text(encoding="utf-8") if RESULTS.is_file() else "# Benchmark results\n"
-    start = content.find(SECTION)
-    if start >= 0:
-        end = content.find("\n## ", start + len(SECTION))
-        content = content[:start] + text + (content[end:] if end >= 0 else "\n")
-    else:
-        content = content.rstrip("\n") + "\n\n" + text + "\n"
-    RESULTS.write_text(content, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=10)
@@ -105,7 +96,7 @@ def main() -> None:
             f"Measured with {command}.\n\n{table(rows)}\n")
     print(text)
     if args.write:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":
