@@ -14,15 +14,18 @@ from ..tasks.token_classification import evaluate_ner, predict_ner, train_ner
 from .options import (add_batch_size, add_command, add_model_options, add_out_file, add_trained_model,
                       add_training_options, check_out_file, model_options, print_json, training_arguments)
 
-def _add_data_options(parser: argparse.ArgumentParser) -> None:
+
+def _add_data_options(parser: argparse.ArgumentParser, skip_bad_rows: bool = True) -> None:
+    """--format and --label-column (and, where the command can skip sentences, --skip-bad-rows)."""
     group = parser.add_argument_group("tagged data")
     group.add_argument("--format", choices=FORMATS,
                        help="conll (token per line, blank line between sentences) or jsonl ({\"tokens\", \"tags\"}); "
                             "default: jsonl for .jsonl/.ndjson files, else conll")
     group.add_argument("--label-column", type=int,
                        help="CoNLL: the 0-based column of the tags (default: the last; column 0 is the token)")
-    group.add_argument("--skip-bad-rows", action="store_true",
-                       help="skip malformed sentences (counted and reported) instead of stopping")
+    if skip_bad_rows:
+        group.add_argument("--skip-bad-rows", action="store_true",
+                           help="skip malformed sentences (counted and reported) instead of stopping")
 
 
 # ------------------------------------------------------------------------------------------------ train
@@ -78,9 +81,7 @@ def add_predict(tasks: argparse._SubParsersAction) -> None:
     p.add_argument("--output", required=True,
                    help="predictions: CoNLL (token [gold] predicted) or, for .jsonl, JSON lines")
     p.add_argument("--output-format", choices=FORMATS, help="default: from --output's extension")
-    group = p.add_argument_group("tagged data")
-    group.add_argument("--format", choices=FORMATS, help="input layout (default: from the extension)")
-    group.add_argument("--label-column", type=int, help="CoNLL: the 0-based column of gold tags (default: the last)")
+    _add_data_options(p, skip_bad_rows=False)  # predict_ner has no skipping: every input sentence is answered
     add_batch_size(p, 64)
 
 
