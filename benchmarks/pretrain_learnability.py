@@ -75,7 +75,7 @@ def unigram_baseline(data_dir: Path) -> float:
 def pretraining_part(root: Path, args: argparse.Namespace) -> dict:
     if not (root / "data" / "manifest.json").is_file():
         prepare_corpus(["builtin"], None, 64, root / "data", train_vocab=1000, builtin_bytes=args.corpus_bytes,
-                       show_progress=False, overwrite=True)
+                       within_documents=args.within_documents, show_progress=False, overwrite=True)
     config_file(root).write_text(FunnelConfig(vocab_size=1000, **DEMO_CONFIG).to_json_string())
     results: dict = {"unigram_baseline": unigram_baseline(root / "data")}
     for objective in args.objectives:
@@ -202,6 +202,8 @@ def main() -> None:
                         help="ELECTRA generator width as a fraction of the discriminator's (0.25: one head of 16)")
     parser.add_argument("--eval-every", type=int, default=250)
     parser.add_argument("--corpus-bytes", type=int, default=2 << 20)
+    parser.add_argument("--within-documents", action="store_true",
+                        help="prepare the corpus so that no example mixes two documents (see prepare_corpus)")
     parser.add_argument("--tasks", nargs="+", choices=["qnli", "squad"], default=["qnli", "squad"])
     parser.add_argument("--starts", nargs="+", choices=["electra", "mlm", SCRATCH], default=["electra", SCRATCH],
                         help="what to fine-tune: a pretrained model (its run must be in --out) or random weights")

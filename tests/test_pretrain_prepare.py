@@ -110,6 +110,31 @@ def test_no_token_is_lost_or_repeated(tokenizer, corpus, tmp_path):
     assert manifest["splits"]["eval"] >= 1 and manifest["splits"]["train"] > manifest["splits"]["eval"]
 
 
+def test_within_documents_cuts_each_document_alone(tokenizer, corpus, tmp_path):
+    # documents in order: the rows are each document cut into windows by itself, its rest padded
+    manifest = prepare_corpus([corpus], tokenizer, L, tmp_path / "data", eval_examples=0, shuffle_buffer_tokens=0,
+                              within_documents=True, show_progress=False)
+    arrays, segments = _all_rows(tmp_path / "data")
+    rows = [list(ids[1:1 + a]) + list(ids[2 + a:2 + a + b]) for ids, (a, b) in zip(arrays["input_ids"], segments)]
+    expected, dropped = [], 0
+    for document in corpus.read_text(encoding="utf-8").split("\n\n"):
+        ids = [i for line in tokenizer(document.split("\n"), add_special_tokens=False)["input_ids"] for i in line]
+        windows = [ids[k:k + L - 3] for k in range(0, len(ids), L - 3)]
+        if len(windows[-1]) == 1:
+            dropped += 1
+            windows.pop()
+        expected += windows
+    assert rows == expected
+    assert manifest["counts"]["dropped_tokens"] == dropped
+    assert manifest["counts"]["padding"] == sum(L - 3 - len(row) for row in rows) > 0
+    assert manifest["settings"]["within_documents"] is True
+    # the default stream crosses documents: fewer rows, padding only in the last one
+    stream = prepare_corpus([corpus], tokenizer, L, tmp_path / "stream", eval_examples=0, shuffle_buffer_tokens=0,
+                            show_progress=False)
+    assert stream["splits"]["train"] < len(rows) and stream["counts"]["padding"] < L
+    assert stream["settings"]["within_documents"] is False
+
+
 def test_split_points_fall_on_sentence_boundaries_when_there_is_one(tokenizer, tmp_path):
     # every sentence is "a b ." (3 tokens): any window of 13 tokens holds a boundary, so B starts a sentence
     path = tmp_path / "c.txt"
@@ -330,6 +355,13 @@ def test_cli_prepare_summary_and_exit_codes(tokenizer, corpus, tmp_path, capsys)
     assert len(err) == 1 and "missing.txt" in err[0]
     assert main(args + ["--overwrite", "--eval-examples", "1.5"]) == 2
     assert "fraction" in capsys.readouterr().err
+    # --within-documents is another preparation: refused without --overwrite, then more padding
+    assert main(args + ["--within-documents"]) == 2
+    capsys.readouterr()
+    assert main(args + ["--within-documents", "--overwrite"]) == 0
+    within = json.loads(capsys.readouterr().out)
+    assert within["padding_tokens"] > summary["padding_tokens"]
+    assert json.loads((out / MANIFEST_FILE).read_text())["settings"]["within_documents"] is True
 
 
 def test_cli_train_vocab_saves_the_tokenizer_it_used(corpus, tmp_path, capsys):

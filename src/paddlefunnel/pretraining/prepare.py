@@ -23,6 +23,15 @@ What is changed, and why:
 - The last example of the corpus is padded (`<pad>`, attention mask 0): the only padding, where the stream ran out.
   A rest of one single token cannot make both segments and is dropped: the only dropped token (counted in the
   manifest as `dropped_tokens`).
+- Optional, `within_documents=True` (`--within-documents`): no example mixes two documents; each document's last
+  window is padded (a one-token rest dropped) instead of continuing into the next document, so segments A and B
+  always come from the same document (as in BERT's builder). Why: when documents are short next to the
+  sequence length, most continuous-stream examples span two documents, and the split point often puts them in
+  different segments; the pretrained attention then learns to prefer its own segment, which sentence-pair tasks
+  (a question in A, its answer in B) have to unlearn. Measured on the built-in corpus (documents of ~68 words,
+  seq 64; benchmarks/RESULTS.md "Pretraining"): the ELECTRA discriminator fine-tuned on 10% of the synthetic QNLI
+  task went from below the same model from scratch to clearly above it. The price is padding (30% of the token
+  slots there; nothing for documents much longer than the sequence).
 - Word boundaries (their `boundary` feature, for whole-word and span masking) are not stored: they follow from
   the ids (a WordPiece continuation starts with `##`), for whoever masks whole words.
 - A held-out eval split: the first N examples (`eval_examples=N`), or every k-th example
@@ -219,8 +228,10 @@ class Packer:
     """Cuts the stream of documents into `<cls> A <sep> B <sep>` rows of `max_seq_length` tokens (see the module
     docstring for the rules). `add` yields (row, len A, len B) for every full window; `finish` the padded rest."""
 
-    def __init__(self, max_seq_length: int, cls_id: int, sep_id: int, rng: np.random.Generator) -> None:
+    def __init__(self, max_seq_length: int, cls_id: int, sep_id: int, rng: np.random.Generator,
+                 within_documents: bool = False) -> None:
         self.window = max_seq_length - 3
+        self.within_documents = within_documents
         self.cls = np.array([cls_id], dtype=np.int32)
         self.sep = np.array([sep_id], dtype=np.int32)
         self.rng = rng
@@ -229,6 +240,8 @@ class Packer:
         self.dropped = 0
 
     def add(self, document: TokenizedDocument) -> Iterator[tuple[np.ndarray, int, int]]:
+        if self.within_documents:
+            yield from self.finish()  # the previous document's rest: rows never mix two documents
         tokens = np.concatenate([self.tokens, document.tokens])
         starts = np.concatenate([self.starts, document.starts])
         begin = 0
@@ -336,6 +349,7 @@ def prepare_corpus(
     train_vocab: int | None = None,
     builtin_bytes: int = DEFAULT_BUILTIN_BYTES,
     shuffle_buffer_tokens: int = DEFAULT_SHUFFLE_BUFFER_TOKENS,
+    within_documents: bool = False,
     show_progress: bool = True,
     other_inputs: Sequence[str | os.PathLike | None] = (),
 ) -> dict:
@@ -351,7 +365,7 @@ def prepare_corpus(
     `other_inputs` (e.g. the tokenizer's directory) are, like the corpus files, never replaced or enclosed by it.
     """
     settings = _preparation_settings(tokenizer, train_vocab, max_seq_length, seed, eval_examples, doc_per_file,
-                                     skip_bad_lines, shuffle_buffer_tokens)
+                                     skip_bad_lines, shuffle_buffer_tokens, within_documents)
     max_seq_length, eval_examples = settings["max_seq_length"], settings["eval_examples"]
     out_dir = Path(out_dir)
     with _corpus_paths(corpus_files, builtin_bytes) as (paths, names):
@@ -368,7 +382,7 @@ def prepare_corpus(
                 tokenizer = _train_vocabulary(paths, train_vocab, doc_per_file, skip_bad_lines, show_progress)
                 tokenizer.save_pretrained(staging / TOKENIZER_DIR)
             manifest = _write_shards(reader, tokenizer, max_seq_length, staging, seed, eval_examples,
-                                     shuffle_buffer_tokens, show_progress)
+                                     shuffle_buffer_tokens, within_documents, show_progress)
             manifest.update(settings=settings, corpus=[
                 {"name": name, "bytes": path.stat().st_size, "sha256": reader.hashes[str(path)]}
                 for path, name in zip(paths, names)])
@@ -379,7 +393,7 @@ def prepare_corpus(
 
 def _preparation_settings(tokenizer: FunnelTokenizer | None, train_vocab: int | None, max_seq_length: Any,
                           seed: Any, eval_examples: Any, doc_per_file: bool, skip_bad_lines: bool,
-                          shuffle_buffer_tokens: Any) -> dict:
+                          shuffle_buffer_tokens: Any, within_documents: bool) -> dict:
     """The checked arguments that decide the result: with the corpus bytes, a data directory's identity."""
     if (tokenizer is None) == (train_vocab is None):
         raise InputError("give a tokenizer or a vocabulary size to train one (--tokenizer or --train-vocab), "
@@ -400,6 +414,7 @@ def _preparation_settings(tokenizer: FunnelTokenizer | None, train_vocab: int | 
         "doc_per_file": bool(doc_per_file),
         "skip_bad_lines": bool(skip_bad_lines),
         "shuffle_buffer_tokens": shuffle_buffer_tokens,
+        "within_documents": bool(within_documents),
         "tokenizer": {"train_vocab": train_vocab} if tokenizer is None else tokenizer_fingerprint(tokenizer),
     }
 
@@ -415,7 +430,8 @@ def _train_vocabulary(paths: Sequence[Path], vocab_size: int, doc_per_file: bool
 
 
 def _write_shards(reader: CorpusReader, tokenizer: FunnelTokenizer, max_seq_length: int, staging: Path, seed: int,
-                  eval_examples: int | float, shuffle_buffer_tokens: int, show_progress: bool) -> dict:
+                  eval_examples: int | float, shuffle_buffer_tokens: int, within_documents: bool,
+                  show_progress: bool) -> dict:
     """Stream, tokenise, shuffle, pack and write; returns the manifest's counts (without settings/corpus)."""
     ids = special_ids(tokenizer)
     dtype = ids_dtype(len(tokenizer))
@@ -424,7 +440,8 @@ def _write_shards(reader: CorpusReader, tokenizer: FunnelTokenizer, max_seq_leng
                for split in ("train", "eval")}
     router = SplitRouter(eval_examples, writers["train"], writers["eval"])
     shuffler = DocumentShuffler(shuffle_buffer_tokens, np.random.default_rng([seed, 1]))
-    packer = Packer(max_seq_length, ids["cls"], ids["sep"], np.random.default_rng([seed, 2]))
+    packer = Packer(max_seq_length, ids["cls"], ids["sep"], np.random.default_rng([seed, 2]),
+                    within_documents)
     def pack(documents: Iterable[TokenizedDocument]) -> None:
         for document in documents:
             for row in packer.add(document):
