@@ -3,11 +3,15 @@ FunnelBaseModel small-base (random weights), forward and forward + backward, tim
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_positions.py            # prints the tables
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_positions.py --write    # and rewrites its RESULTS.md section
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_positions.py --term-seqs --model --no-memory \
+        --export 8x128 8x512 --export-backends paddle onnx int8     # exported programs only
 
 "old" is the full form (`positions.full_relative_scores`), "new" what the model runs (`relative_position_scores`:
 banded from `BAND_MIN_KEYS` keys on). For the whole model, "old" is the same model with `BAND_MIN_KEYS` raised
 past every length, so both run in one process. Times: median of interleaved repeats (old and new alternate, in
-alternating order) after one warm-up each. Peak memory: one subprocess per implementation and case, peak RSS above
+alternating order) after one warm-up each. Exported programs (`--export`): "old" is the program traced with
+`positions.TRACED_BAND` off (the full form: `export`'s default), "new" with it on (the band, computed by the program).
+Peak memory: one subprocess per implementation and case, peak RSS above
 the size after building the model, running it twice.
 """
 
@@ -21,7 +25,9 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
 from results_file import write_section
@@ -31,6 +37,8 @@ import numpy as np
 import paddle
 
 from paddlefunnel import FunnelBaseModel, FunnelConfig
+from paddlefunnel.deploy.export import INT8_ONNX_FILE, ONNX_FILE, export_onnx, quantize_onnx_int8, static_model
+from paddlefunnel.deploy.runners import PROGRAM_NAME, OnnxRunner, PaddleInferenceRunner
 from paddlefunnel.modeling import positions
 from paddlefunnel.runtime import release_freed_memory, reuse_freed_memory, use_all_cpu_cores
 
@@ -102,19 +110,27 @@ def term_case(batch: int, q_len: int, context_len: int, shift: int, backward: bo
 
 
 # ----------------------------------------------------------------------------------------- the whole model
-def model_and_inputs(seq_len: int, batch: int):
+def small_base_model() -> FunnelBaseModel:
     paddle.seed(0)
-    config = FunnelConfig.from_preset(PRESET)
-    model = FunnelBaseModel(config)
+    model = FunnelBaseModel(FunnelConfig.from_preset(PRESET))
     model.eval()  # no dropout: old and new see the same computation
+    return model
+
+
+def input_arrays(batch: int, seq_len: int, vocab_size: int) -> dict[str, np.ndarray]:
+    """Sentence pairs filling the length (token types 2, 0..0, 1..1), no padding."""
     rng = np.random.default_rng(0)
     types = np.zeros((batch, seq_len), np.int64)
     types[:, seq_len // 2:] = 1
     types[:, 0] = 2
-    inputs = {"input_ids": paddle.to_tensor(rng.integers(10, config.vocab_size, (batch, seq_len))),
-              "token_type_ids": paddle.to_tensor(types),
-              "attention_mask": paddle.ones([batch, seq_len], dtype="int64")}
-    return model, inputs
+    return {"input_ids": rng.integers(10, vocab_size, (batch, seq_len)), "token_type_ids": types,
+            "attention_mask": np.ones((batch, seq_len), np.int64)}
+
+
+def model_and_inputs(seq_len: int, batch: int):
+    model = small_base_model()
+    arrays = input_arrays(batch, seq_len, model.config.vocab_size)
+    return model, {name: paddle.to_tensor(value) for name, value in arrays.items()}
 
 
 def model_runner(model, inputs, banded: bool, backward: bool):
@@ -175,6 +191,63 @@ def measure_memory(row: dict) -> None:
             print(f"memory probe failed: {command[2:]}: {done.stderr[-300:]}", file=sys.stderr)
 
 
+# ----------------------------------------------------------------------------------------- exported programs
+EXPORT_BACKENDS = ("paddle", "onnx", "int8")
+
+
+@contextlib.contextmanager
+def traced_band(enabled: bool):
+    """Trace with (new) or without (old: the full form, `export`'s default) the band computed by the program."""
+    saved = positions.TRACED_BAND
+    positions.TRACED_BAND = enabled
+    try:
+        yield
+    finally:
+        positions.TRACED_BAND = saved
+
+
+def export_variant(model, directory: Path, banded: bool, backends: list[str]) -> None:
+    """The program (`paddlefunnel export`'s tracing) and, for onnx / int8, the ONNX file(s), in `directory`."""
+    with traced_band(banded), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Tensor do not have", category=UserWarning)
+        paddle.jit.save(static_model(model), str(directory / PROGRAM_NAME))
+        if "onnx" in backends or "int8" in backends:
+            export_onnx(model, directory, rank=2)
+        if "int8" in backends:
+            quantize_onnx_int8(directory / ONNX_FILE, directory / INT8_ONNX_FILE)
+
+
+def export_runner(directory: Path, backend: str, threads: int):
+    if backend == "paddle":
+        return PaddleInferenceRunner(directory, threads=threads).run
+    return OnnxRunner(directory / (ONNX_FILE if backend == "onnx" else INT8_ONNX_FILE), threads=threads).run
+
+
+def export_cases(cases: list[str], backends: list[str], threads: int, repeats: int) -> list[dict]:
+    """Old (full form) vs new (banded) exported small-base FunnelBaseModel, per backend and batch x seq."""
+    shapes = [parse_case(text)[:2] for text in cases]
+    model = small_base_model()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        dirs = {"old": Path(tmp) / "old", "new": Path(tmp) / "new"}
+        for name, directory in dirs.items():
+            directory.mkdir()
+            export_variant(model, directory, name == "new", backends)
+        for backend in backends:
+            runners = {name: export_runner(directory, backend, threads) for name, directory in dirs.items()}
+            for batch, seq_len in shapes:
+                inputs = input_arrays(batch, seq_len, model.config.vocab_size)
+                outs = {name: run(inputs)[0] for name, run in runners.items()}
+                diff = float(np.abs(outs["old"] - outs["new"]).max() / max(1.0, np.abs(outs["old"]).max()))
+                seconds = median_interleaved({name: (lambda run=run: run(inputs)) for name, run in runners.items()},
+                                             repeats)
+                row = {"backend": backend, "batch": batch, "seq_len": seq_len, "old_s": seconds["old"],
+                       "new_s": seconds["new"], "max_diff": diff}
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+    return rows
+
+
 # ----------------------------------------------------------------------------------------- report
 def _mib(value) -> str:
     return "-" if value is None else f"{value:,.0f}"
@@ -189,7 +262,7 @@ def _speedup(old, new, banded: bool) -> str:
 
 
 def report(terms: list[dict], models: list[dict], command: str, threads: int, repeats: int,
-           load: tuple[float, float]) -> str:
+           load: tuple[float, float], exports: list[dict] | None = None) -> str:
     when = datetime.date.today().isoformat()
     lines = [
         SECTION, "",
@@ -229,12 +302,25 @@ def report(terms: list[dict], models: list[dict], command: str, threads: int, re
                      f"{_speedup(m['old_s'], m['new_s'], m['seq_len'] >= positions.BAND_MIN_KEYS)} | "
                      f"{_mib(m.get('old_mib'))} | {_mib(m.get('new_mib'))} | "
                      f"{_ratio(m.get('old_mib'), m.get('new_mib'))} | {m['max_diff']:.1e} |")
+    if exports:
+        lines += [
+            "", f"### Exported FunnelBaseModel {PRESET} (dynamic sequence length, as `paddlefunnel export` traces it)",
+            "", "old = the program traced with the full form (`positions.TRACED_BAND` off, the default); new = banded "
+            "with the chunk count, padding and window rows computed by the program. paddle = Paddle Inference fp32 "
+            "(oneDNN), onnx = onnxruntime fp32, int8 = the `--quantize int8` file. Max diff: largest |old - new| over "
+            "max(1, max |old|).",
+            "", "| backend | batch x seq | old s | new s | speed-up | max diff |", "|---|---|---:|---:|---:|---:|",
+        ]
+        for e in exports:
+            lines.append(f"| {e['backend']} | {e['batch']} x {e['seq_len']} | {e['old_s']:.3f} | {e['new_s']:.3f} | "
+                         f"**{_ratio(e['old_s'], e['new_s'])}** | {e['max_diff']:.1e} |")
     lines += [
         "", "Where the time goes: the banded form computes shift x c + Lk scores per query instead of shift x Lq + "
         "Lk and copies a buffer of that size twice in the shift; it pays for a gather of the chunks' (overlapping) "
         "windows of the distance table, and in backward for the scatter-add of the windows' gradients back into the "
-        "table's. Inputs whose lengths are "
-        "unknown while tracing (the `export`ed program: dynamic sequence length) keep the full form.",
+        "table's. Programs traced "
+        "for a dynamic sequence length (`export`) keep the full form unless `positions.TRACED_BAND` is on (see "
+        "`positions.TRACED_BAND` for why).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -259,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="time the term's backward only where batch x seq <= N (default 8192)")
     parser.add_argument("--model", nargs="*", default=DEFAULT_MODEL_CASES, metavar="BxS[:bwd]",
                         help="whole-model cases, e.g. 8x512 (forward) or 8x512:bwd (forward + backward)")
+    parser.add_argument("--export", nargs="*", default=[], metavar="BxS",
+                        help="exported-program cases (old: traced full form, new: traced band), e.g. 8x128 8x512")
+    parser.add_argument("--export-backends", nargs="*", default=["paddle"], choices=EXPORT_BACKENDS)
     parser.add_argument("--no-memory", action="store_true", help="skip the per-implementation memory probes")
     parser.add_argument("--write", action="store_true", help="rewrite this benchmark's section of RESULTS.md")
     parser.add_argument("--probe-memory", nargs=4, type=int, help=argparse.SUPPRESS)
@@ -287,9 +376,10 @@ def main(argv: list[str] | None = None) -> int:
             measure_memory(row)
         print(json.dumps(row), flush=True)
         models.append(row)
+    exports = export_cases(args.export, args.export_backends, threads, args.repeats) if args.export else []
     command = " ".join(["OMP_NUM_THREADS=" + os.environ.get("OMP_NUM_THREADS", "(all)"), ".venv/bin/python",
                         "benchmarks/bench_positions.py", *(argv if argv is not None else sys.argv[1:])])
-    text = report(terms, models, command, threads, args.repeats, (load_start, os.getloadavg()[0]))
+    text = report(terms, models, command, threads, args.repeats, (load_start, os.getloadavg()[0]), exports)
     print(text)
     if args.write:
         write_section(SECTION, text)

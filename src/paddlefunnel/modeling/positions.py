@@ -8,7 +8,9 @@ only the distances they can see: `relative_position_scores`); the "factorized" f
 cos(a - b) into per-position terms.
 
 Lengths may be ints or, under to_static with a dynamic sequence length, tensors: the grid arithmetic below
-works for both.
+works for both, and so does the banded term (`traced_banded_relative_scores`: chunk count, padding and window
+rows computed by the exported program, so Paddle Inference and ONNX can run the banded form at any length;
+off by default in exports, measured: see `TRACED_BAND`).
 """
 
 from __future__ import annotations
@@ -98,6 +100,17 @@ def relative_shift(scores: Tensor, context_len, shift: int) -> Tensor:
 BAND_CHUNK = 64
 BAND_MIN_KEYS = 256
 BAND_TALL_FROM = 1024
+# Programs traced for a dynamic sequence length (`export`) band too when this is on (`traced_banded_relative_scores`).
+# Off: measured on the exported small-base FunnelBaseModel, batch 8, one thread, old (full form) and new (band)
+# alternating in one process (benchmarks/bench_positions.py --export), the band gained little and lost at the
+# common serving length. Paddle Inference fp32: 0.91x / 0.92x at seq 128 (whole program; the term alone was even,
+# the pooling layers' term 7-16% slower), 1.02x / 1.07x at 512; onnxruntime fp32 1.01x (128) and 1.04x (512);
+# int8 ONNX 1.12x (128, within noise: the term is one chunk there) and 1.03x (512). A graph-level switch to the
+# full form below BAND_MIN_KEYS keys did not recover seq 128: as one chunk in the same ops (`traced_band_chunk`,
+# the numbers above) or as a `cond` (If) around both forms (0.84x, one run). The dynamic graph gains more (1.18x
+# at 8 x 512, RESULTS.md). Exact either way (tests/test_export_banded.py); the machine was shared (load 3-4 on 2
+# cores), so differences of a few percent are at the edge of the noise.
+TRACED_BAND = False
 
 
 def band_chunk(q_len, context_len) -> int | None:
@@ -110,8 +123,8 @@ def band_chunk(q_len, context_len) -> int | None:
     on, 128 rows (fewer, larger windows to gather and scatter back) beat 64 in backward (1 x 2048 fwd+bwd 2.13x
     vs 0.69x, 8 x 1024 pooling layer 3.10x vs 1.90x). The computed waste is
     shift * chunk / Lk (12.5% at 512 keys) instead of shift * Lq / Lk (100% in block 0).
-    Lengths unknown while tracing (to_static with a dynamic sequence length, as `export` traces) keep the full
-    form, which takes tensor lengths.
+    Lengths unknown while tracing (to_static with a dynamic sequence length, as `export` traces): the full form,
+    or with `TRACED_BAND` on the program makes this choice itself (`traced_band_chunk`).
     """
     q_len, context_len = known_length(q_len), known_length(context_len)
     if q_len is None or context_len is None or context_len < BAND_MIN_KEYS or q_len < BAND_CHUNK:
@@ -168,13 +181,73 @@ def banded_relative_scores(q_heads: Tensor, r_heads: Tensor, context_len: int, s
     return dense_slice(band, 2, 0, q_len) if padding else band
 
 
+def _int32(value: int) -> Tensor:
+    """A [1] int32 constant. Integer arithmetic on lengths in traced code multiplies or adds such tensors instead of
+    Python ints: Paddle 3.3.1's Inference predictor drops a `scale` op (what `x * 2` or `x - 1` traces to) that
+    follows a broadcasting integer add or subtract (measured: (L - arange(1, L + 1) * 3) * 2 came out unscaled,
+    even with IR optimisation off), while jit.load runs the same program correctly."""
+    return paddle.full([1], value, dtype="int32")
+
+
+def _as_length(length) -> Tensor:
+    """A length as a [1] int32 tensor (what `dim` returns for a dynamic dimension)."""
+    return _int32(length) if isinstance(length, int) else length
+
+
+def traced_band_chunk(q_len: Tensor, context_len: Tensor) -> Tensor:
+    """[1] int32 query rows per chunk when the lengths are tensors (an exported program), `band_chunk`'s choice
+    made by the program: from `BAND_MIN_KEYS` keys on `BAND_CHUNK` rows (twice that from `BAND_TALL_FROM` keys
+    on), never more than Lq; below, one chunk of all Lq rows, which is the full form's computation."""
+    tall = (context_len >= _int32(BAND_TALL_FROM)).astype("int32")
+    height = paddle.minimum(q_len, _int32(BAND_CHUNK) + _int32(BAND_CHUNK) * tall)
+    return paddle.where(context_len >= _int32(BAND_MIN_KEYS), height, q_len)
+
+
+def traced_band_rows(q_len: Tensor, context_len: Tensor, shift: int, chunk: Tensor) -> Tensor:
+    """`band_rows` computed by the program from [1] int32 lengths and chunk height. No upper clip is needed: the
+    first chunk's window ends at the table's last row, shift * Lq + Lk - 1, and the later ones before it."""
+    one, step = _int32(1), chunk * _int32(shift)
+    n_chunks = paddle.floor_divide(q_len + chunk - one, chunk)
+    width = context_len + step
+    starts = q_len * _int32(shift) - paddle.arange(1, n_chunks + one, dtype="int32") * step
+    rows = starts.unsqueeze(1) + paddle.arange(0, width, dtype="int32").unsqueeze(0)
+    return paddle.maximum(rows, paddle.zeros_like(rows)).reshape([-1])
+
+
+def traced_banded_relative_scores(q_heads: Tensor, r_heads: Tensor, context_len, shift: int,
+                                  chunk: Tensor | None = None) -> Tensor:
+    """`banded_relative_scores` with lengths (and chunk height) that are tensors, as in a program traced for a
+    dynamic sequence length: the chunk count, padding and window rows are computed by the program."""
+    q_len = _as_length(dim(q_heads, 2))
+    context_len = _as_length(context_len)
+    chunk = traced_band_chunk(q_len, context_len) if chunk is None else chunk
+    n_head, d_head = q_heads.shape[1], q_heads.shape[3]
+    width = context_len + chunk * _int32(shift)
+    n_rows = paddle.floor_divide(q_len + chunk - _int32(1), chunk) * chunk
+    # Zero queries fill the last chunk: append as many as the tallest chunk has rows, keep n_rows rows in all.
+    zeros = paddle.zeros_like(dense_slice(q_heads, 2, 0, 1)).expand([-1, -1, 2 * BAND_CHUNK, -1])
+    padded = dense_slice(paddle.concat([q_heads, zeros], axis=2), 2, 0, n_rows)
+    index = traced_band_rows(q_len, context_len, shift, chunk)
+    # Heads and chunks share one batch axis (rank 4: 1.4x faster than rank 5 in Paddle Inference at 8 x 512).
+    windows = paddle.index_select(r_heads, index, axis=2).reshape([0, -1, width, d_head])
+    scores = paddle.matmul(padded.reshape([0, -1, chunk, d_head]), windows, transpose_y=True)
+    swapped = scores.reshape([0, 0, width, chunk])
+    shifted = dense_slice(swapped, 2, shift).reshape([0, n_head, n_rows, width - _int32(shift)])
+    # One copy keeps the real queries' rows and the Lk keys (static graphs only: `paddle.slice` is dense there).
+    return paddle.slice(shifted, axes=[2, 3], starts=[0, 0], ends=[q_len, context_len])
+
+
 def relative_position_scores(q_heads: Tensor, r_heads: Tensor, context_len, shift: int) -> Tensor:
     """The relative-shift position term [B, H, Lq, Lk]: banded where that is faster (`band_chunk`), else full.
 
     The full form scores each query against all shift * Lq + Lk distances and keeps Lk of them: at Lq = Lk
     half of that matrix product and of its [B, H, Lq, 2 Lk] result (the model's largest activation) is waste.
+    Lengths unknown while tracing: the full form, or the band computed by the program with `TRACED_BAND` on.
     """
-    chunk = band_chunk(dim(q_heads, 2), context_len)
+    q_len = dim(q_heads, 2)
+    if TRACED_BAND and (known_length(q_len) is None or known_length(context_len) is None):
+        return traced_banded_relative_scores(q_heads, r_heads, context_len, shift)
+    chunk = band_chunk(q_len, context_len)
     if chunk is None:
         return full_relative_scores(q_heads, r_heads, context_len, shift)
     return banded_relative_scores(q_heads, r_heads, context_len, shift, chunk)
