@@ -7,13 +7,14 @@
 2. Fine-tunes each pretrained model (ELECTRA's discriminator, and with --pretrained electra mlm also the MLM
    model) and the same architecture from random weights ("scratch") on small labelled subsets of the synthetic
    tasks: the QNLI-layout pairs (`write_synthetic_glue`, first --fraction of the training rows) and the SQuAD
-   v1.1-format questions (`synthetic_squad`, first --fraction of the articles). Protocol, the same for every
+   v1.1-format questions (`synthetic_squad`, first --fraction of the articles; `squad2`: the v2.0 format). Protocol, the same for every
    start: the same data, --finetune-steps, batch, warmup and seeds; the learning rate is each start's best
    (highest mean over the seeds) of the same --finetune-lrs grid, and every grid point is printed too; the score
    of a run is its best dev evaluation (the Trainer evaluates at every epoch end, as fine-tuning keeps its best
    checkpoint), the last evaluation is recorded beside it. Prints mean, sd, min and max over the seeds.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/pretrain_learnability.py --out W            # everything
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/pretrain_learnability.py --out W --within-documents  # RESULTS.md's data
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/pretrain_learnability.py --out W --pretrain-only --objectives mlm
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/pretrain_learnability.py --out W --finetune-only \
         --tasks squad --starts electra scratch --finetune-lrs 1e-3 3e-3
@@ -24,6 +25,7 @@ With --jobs 2 the fine-tuning runs go to two worker processes (one thread each).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import os
@@ -47,6 +49,7 @@ from paddlefunnel.training import TrainingArguments
 
 SCRATCH = "scratch"
 SQUAD_SETTINGS = SquadSettings(max_seq_length=64, doc_stride=16, max_query_length=16)
+SQUAD_TASKS = {"squad": False, "squad2": True}  # task -> SQuAD v2.0 format (unanswerable questions too)
 SQUAD_ARTICLES, SQUAD_DEV_ARTICLES = 2000, 100
 
 
@@ -109,16 +112,17 @@ def glue_subset(root: Path, fraction: float) -> Path:
     return subset.parent
 
 
-def squad_subset(root: Path, fraction: float) -> tuple[Path, Path]:
-    """SQuAD v1.1-format synthetic questions: the first `fraction` of SQUAD_ARTICLES articles (about four
-    questions each) for training, SQUAD_DEV_ARTICLES drawn with another seed for dev."""
+def squad_subset(root: Path, fraction: float, version_2: bool = False) -> tuple[Path, Path]:
+    """SQuAD-format synthetic questions (v1.1, or v2.0 with unanswerable ones): the first `fraction` of
+    SQUAD_ARTICLES articles (about four answerable questions each) for training, SQUAD_DEV_ARTICLES drawn with
+    another seed for dev."""
     train, dev = root / "train.json", root / "dev.json"
     if not dev.is_file():
         root.mkdir(parents=True, exist_ok=True)
-        document = synthetic_squad(SQUAD_ARTICLES, seed=0, version_2=False)
+        document = synthetic_squad(SQUAD_ARTICLES, seed=0, version_2=version_2)
         document["data"] = document["data"][: int(round(SQUAD_ARTICLES * fraction))]
         train.write_text(json.dumps(document))
-        write_synthetic_squad(dev, SQUAD_DEV_ARTICLES, seed=1, version_2=False)
+        write_synthetic_squad(dev, SQUAD_DEV_ARTICLES, seed=1, version_2=version_2)
     return train, dev
 
 
@@ -140,8 +144,10 @@ def finetune_once(root: Path, task: str, start: str, lr: float, seed: int, steps
                              max_seq_length=64, **scratch)
         best, key = float(summary["best_acc"]), "acc"
     else:
-        train, dev = squad_subset(root / "squad", fraction)
-        summary = train_squad(str(train), str(dev), args, start_model(root, start), SQUAD_SETTINGS, **scratch)
+        version_2 = SQUAD_TASKS[task]
+        train, dev = squad_subset(root / task, fraction, version_2)
+        settings = dataclasses.replace(SQUAD_SETTINGS, version_2_with_negative=version_2)
+        summary = train_squad(str(train), str(dev), args, start_model(root, start), settings, **scratch)
         best, key = float(summary["best_f1"]), "f1"
     last = [r[key] for r in evaluations(out) if key in r][-1]
     return {"task": task, "start": start, "lr": lr, "seed": seed, "best": best, "last": float(last),
@@ -173,7 +179,8 @@ def finetuning_part(root: Path, args: argparse.Namespace) -> dict:
                                          for r in map(json.loads, log.read_text().splitlines())}
     todo = [job for job in jobs if job not in done]
     glue_subset(root / "glue", args.fraction)  # the data once, before the workers read it
-    squad_subset(root / "squad", args.fraction)
+    for task in set(args.tasks) & set(SQUAD_TASKS):
+        squad_subset(root / task, args.fraction, SQUAD_TASKS[task])
     with ThreadPoolExecutor(args.jobs) as pool, log.open("a") as handle:
         for result in pool.map(lambda job: run_in_worker(root, job, args.finetune_steps, args.fraction), todo):
             handle.write(json.dumps(result) + "\n")
@@ -204,7 +211,8 @@ def main() -> None:
     parser.add_argument("--corpus-bytes", type=int, default=2 << 20)
     parser.add_argument("--within-documents", action="store_true",
                         help="prepare the corpus so that no example mixes two documents (see prepare_corpus)")
-    parser.add_argument("--tasks", nargs="+", choices=["qnli", "squad"], default=["qnli", "squad"])
+    parser.add_argument("--tasks", nargs="+", choices=["qnli", *SQUAD_TASKS], default=["qnli", "squad"],
+                        help="squad: the v1.1 format; squad2: v2.0, with unanswerable questions")
     parser.add_argument("--starts", nargs="+", choices=["electra", "mlm", SCRATCH], default=["electra", SCRATCH],
                         help="what to fine-tune: a pretrained model (its run must be in --out) or random weights")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="fine-tuning seeds")
