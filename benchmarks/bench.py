@@ -441,10 +441,15 @@ def targets(rows: list[Row], ceiling: float) -> list[str]:
     return lines
 
 
+def cpu_model() -> str:
+    """The CPU's model name, for the results' header."""
+    return next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")), platform.processor())
+
+
 def report(rows: list[Row], ceiling: float, repeats: int, command: str, thread_count: int,
            load: tuple[float, float]) -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = cpu_model()
     lines = [
         SECTION, "",
         f"Command: `{command}`", "",

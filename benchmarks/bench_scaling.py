@@ -18,7 +18,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +30,7 @@ import paddle
 import torch
 import transformers
 
-from bench import (Case, _rss_mib, configure_threads, inputs_for, interleaved_min, main_output,
+from bench import (Case, _rss_mib, configure_threads, cpu_model, inputs_for, interleaved_min, main_output,
                    reference_and_ours, wait_for_quiet_machine)
 from paddlefunnel import FunnelConfig
 from paddlefunnel.runtime import release_freed_memory
@@ -124,8 +123,7 @@ def measure(seq_len: int, batch: int, repeats: int) -> dict:
 
 
 def report(rows: list[dict], command: str, threads: int, load: tuple[float, float]) -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = cpu_model()
     lines = [
         SECTION, "",
         f"Command: `{command}`", "",
