@@ -195,24 +195,13 @@ def measure_memory(row: dict) -> None:
 EXPORT_BACKENDS = ("paddle", "onnx", "int8")
 
 
-@contextlib.contextmanager
-def traced_band(enabled: bool):
-    """Trace with (new) or without (old: the full form, `export`'s default) the band computed by the program."""
-    saved = positions.TRACED_BAND
-    positions.TRACED_BAND = enabled
-    try:
-        yield
-    finally:
-        positions.TRACED_BAND = saved
-
-
 def export_variant(model, directory: Path, banded: bool, backends: list[str]) -> None:
     """The program (`paddlefunnel export`'s tracing) and, for onnx / int8, the ONNX file(s), in `directory`."""
-    with traced_band(banded), warnings.catch_warnings():
+    with positions.traced_band(banded), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Tensor do not have", category=UserWarning)
         paddle.jit.save(static_model(model), str(directory / PROGRAM_NAME))
         if "onnx" in backends or "int8" in backends:
-            export_onnx(model, directory, rank=2)
+            export_onnx(model, directory, rank=2, banded=banded)
         if "int8" in backends:
             quantize_onnx_int8(directory / ONNX_FILE, directory / INT8_ONNX_FILE)
 

@@ -99,6 +99,31 @@ def test_configuration_options_export_exactly(tmp_path, option, onnx):
             assert max_difference(expected, OnnxRunner(out / "model.onnx").run(inputs)) <= TOLERANCE
 
 
+@pytest.mark.skipif(not HAS_ONNX, reason="the onnx extra (paddle2onnx, onnxruntime) is not installed")
+@pytest.mark.parametrize("activation", ["gelu_new", "relu"])
+def test_onnx_tanh_gelu_is_one_standard_node(tmp_path, activation):
+    """The tanh GELU reaches the ONNX file as one `Gelu(approximate="tanh")` node per use (opset 20), not as
+    paddle2onnx's erf GELU or the formula in basic ops; a model without it keeps the export opset."""
+    import onnx
+
+    from paddlefunnel.deploy.export import GELU_OPSET, GELU_STAND_IN_OP, ONNX_OPSET
+
+    directory, model = build(tmp_path, "FunnelModel", hidden_act=activation)
+    info = export_model(directory, tmp_path / "exported", onnx=True, quiet=True, check_shapes=((2, 16),))
+    graph = onnx.load(str(tmp_path / "exported" / "model.onnx"))
+    ops = [node.op_type for node in graph.graph.node]
+    opset = {entry.domain: entry.version for entry in graph.opset_import}[""]
+    layers = sum(model.config.block_sizes) + model.config.num_decoder_layers
+    assert GELU_STAND_IN_OP not in ops and "Erf" not in ops and "Tanh" not in ops
+    if activation == "gelu_new":
+        gelus = [node for node in graph.graph.node if node.op_type == "Gelu"]
+        assert len(gelus) == layers and opset == GELU_OPSET
+        assert all(onnx.helper.get_attribute_value(node.attribute[0]) == b"tanh" for node in gelus)
+    else:
+        assert "Gelu" not in ops and opset == ONNX_OPSET
+    assert info.max_differences["onnx"] <= TOLERANCE
+
+
 def test_tokenizer_and_task_files_travel_with_the_export(tmp_path):
     directory, _ = build(tmp_path, "FunnelForSequenceClassification")
     (directory / "vocab.txt").write_text("<pad>\n<unk>\n<cls>\n<sep>\n<mask>\nhello\n", encoding="utf-8")

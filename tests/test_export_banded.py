@@ -94,6 +94,26 @@ def test_exported_program_contains_the_band(tmp_path):
     assert _index_selects(tmp_path, model, banded=True) - _index_selects(tmp_path, model, banded=False) == layers
 
 
+@pytest.mark.skipif(not HAS_ONNX, reason="the onnx extra (paddle2onnx, onnxruntime) is not installed")
+def test_default_export_bands_the_onnx_file_and_not_the_paddle_program(tmp_path, monkeypatch):
+    """`export` as shipped: the ONNX file traced with the band (one window Gather per attention layer more than
+    the full form), the Paddle program without; both exact at lengths that use several chunks."""
+    import onnx
+
+    from paddlefunnel.deploy.export import export_onnx
+
+    _set(monkeypatch, {key: value for key, value in SMALL_BAND.items() if key != "TRACED_BAND"})
+    model, out = _export(tmp_path, block_sizes=[1, 1])
+    full = tmp_path / "full"
+    full.mkdir()
+    export_onnx(model, full, rank=2, banded=False)
+    gathers = lambda path: sum(n.op_type == "Gather" for n in onnx.load(str(path)).graph.node)  # noqa: E731
+    assert gathers(out / "model.onnx") - gathers(full / "model.onnx") == sum(model.config.block_sizes)
+    assert _index_selects(tmp_path, model, banded=False) == (out / f"{PROGRAM_NAME}.json").read_text().count(
+        '"1.index_select"')
+    _assert_exports_match(model, out, "FunnelBaseModel", [(2, 23), (1, 37)], onnx=True)
+
+
 @pytest.mark.parametrize("q_len, context_len, shift, chunk", [(10, 20, 1, 4), (9, 17, 2, 4), (8, 8, 1, 8),
                                                               (3, 5, 2, 3), (64, 64, 1, 64), (65, 130, 2, 64)])
 def test_program_rows_equal_the_numpy_rows(q_len, context_len, shift, chunk):

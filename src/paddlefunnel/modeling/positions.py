@@ -10,11 +10,13 @@ cos(a - b) into per-position terms.
 Lengths may be ints or, under to_static with a dynamic sequence length, tensors: the grid arithmetic below
 works for both, and so does the banded term (`traced_banded_relative_scores`: chunk count, padding and window
 rows computed by the exported program, so Paddle Inference and ONNX can run the banded form at any length;
-off by default in exports, measured: see `TRACED_BAND`).
+off by default in Paddle programs, on in ONNX files; measured: see `TRACED_BAND` and deploy/export.py).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,7 +103,8 @@ BAND_CHUNK = 64
 BAND_MIN_KEYS = 256
 BAND_TALL_FROM = 1024
 # Programs traced for a dynamic sequence length (`export`) band too when this is on (`traced_banded_relative_scores`).
-# Off: measured on the exported small-base FunnelBaseModel, batch 8, one thread, old (full form) and new (band)
+# `export` traces its ONNX file with it on (`traced_band`; measured there: deploy/export.py ONNX_BAND).
+# Off for the Paddle program: measured on the exported small-base FunnelBaseModel, batch 8, one thread, old (full form) and new (band)
 # alternating in one process (benchmarks/bench_positions.py --export), the band gained little and lost at the
 # common serving length. Paddle Inference fp32: 0.91x / 0.92x at seq 128 (whole program; the term alone was even,
 # the pooling layers' term 7-16% slower), 1.02x / 1.07x at 512; onnxruntime fp32 1.01x (128) and 1.04x (512);
@@ -112,6 +115,17 @@ BAND_TALL_FROM = 1024
 # cores), so differences of a few percent are at the edge of the noise.
 TRACED_BAND = False
 
+
+
+@contextlib.contextmanager
+def traced_band(enabled: bool) -> Iterator[None]:
+    """Within: programs traced for a dynamic length use the band (`enabled`) or the full form."""
+    global TRACED_BAND
+    saved, TRACED_BAND = TRACED_BAND, enabled
+    try:
+        yield
+    finally:
+        TRACED_BAND = saved
 
 def band_chunk(q_len, context_len) -> int | None:
     """Query rows per chunk of the banded position term, or None to use the full-then-shift form.
