@@ -16,7 +16,7 @@ from paddlefunnel.registry import ARCHITECTURES
 PACKAGE_DIR = Path(paddlefunnel.__file__).parent
 # Optional dependencies (extras) may be imported inside the function that needs them, and so may scipy and
 # scikit-learn, which metrics/glue.py imports on first use (1.0 s of import time, measured there).
-OPTIONAL_IMPORTS = {"torch", "transformers", "onnxruntime", "paddle2onnx", "visualdl", "scipy", "sklearn", "seqeval"}
+OPTIONAL_IMPORTS = {"torch", "transformers", "onnx", "onnxruntime", "paddle2onnx", "visualdl", "scipy", "sklearn", "seqeval"}
 # runtime.py must set the CPU math environment before Paddle loads, so it imports paddle only when called.
 LATE_PADDLE_MODULES = {"paddlefunnel.runtime"}
 

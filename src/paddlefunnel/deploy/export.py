@@ -16,9 +16,10 @@ onnxruntime's VNNI int8 kernels. Why this one (measured in benchmarks/RESULTS.md
 - Weights only: also quantizing the attention products (activation x activation) tripled the error and was not
   faster; per-channel weights were slower with no consistent accuracy gain; reduce_range (7-bit weights, for CPUs
   without VNNI, where 8-bit products may saturate) doubled the error and was not reliably faster on a VNNI CPU.
-- Speed (small-base, batch 8, 2 threads): 2.65x (seq 128) and 2.33x (seq 512) the fp32 reference (transformers),
-  2.16x / 1.85x our Paddle Inference fp32; the position term (Einsum) and attention products stay fp32, which is
-  why long inputs gain less. Dev-set accuracy / F1 of the demo models: unchanged.
+- Speed (small-base, batch 8, 2 threads): 3.17x (seq 128) and 2.53x (seq 512) the fp32 reference (transformers),
+  2.46x / 2.05x our Paddle Inference fp32, with the ONNX file's one-node GELU and banded position term (below;
+  2.65x / 2.33x before them); the attention products stay fp32, which is why long inputs gain less. Dev-set
+  accuracy / F1 of the demo models: unchanged.
 - Paddle Inference's oneDNN int8 (`Config.enable_onednn_int8`) needs a calibrated program: Paddle 3.3.1's static
   PTQ (`paddle.static.quantization.PostTrainingQuantization`) reads legacy ProgramDesc programs only, and this model
   cannot be traced into one (with FLAGS_enable_pir_api=0 to_static fails on the dynamic-length shape lists), so
