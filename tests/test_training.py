@@ -127,6 +127,24 @@ def test_resume_after_interruption_gives_identical_weights(tmp_path):
     assert [r["step"] for r in records if r["event"] == "train"] == list(range(1, 13))
 
 
+@pytest.mark.parametrize("eval_steps, evaluated_at", [(4, [4, 8, 10]), (5, [5, 10]), (0, [3, 6, 9, 10])])
+def test_evaluation_schedule_steps_or_epochs(tmp_path, eval_steps, evaluated_at):
+    """eval_steps > 0 means transformers' "steps" strategy: every eval_steps steps and at the last, never at the
+    epoch ends in between (here an epoch is 3 steps); 0 means each epoch end. A checkpoint follows every
+    evaluation (save_steps=0), the last step included, and is written once per step."""
+    train, dev = parity_features(48, 0), parity_features(16, 1)
+    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-3, per_device_batch_size=16, max_steps=10,
+                             eval_steps=eval_steps, progress=False, logging_steps=100)
+    trainer = Trainer(make_model(), args, train, dev, compute_metrics=lambda p: accuracy(p, dev), main_metric="acc")
+    saved, real_save = [], trainer._save_checkpoint
+    trainer._save_checkpoint = lambda: (saved.append(trainer.state.global_step), real_save())
+    assert trainer.steps_per_epoch() == 3
+    trainer.train()
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if r["event"] == "eval"] == evaluated_at
+    assert saved == evaluated_at
+
+
 def test_early_stopping(tmp_path):
     train, dev = parity_features(64, 0), parity_features(32, 1)
     args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-9, per_device_batch_size=16, num_epochs=20,

@@ -42,7 +42,7 @@ class TrainingArguments:
     max_grad_norm: float = 1.0
     seed: int = 42
     logging_steps: int = 10
-    eval_steps: int = 0  # 0: evaluate at each epoch end only
+    eval_steps: int = 0  # > 0: every eval_steps steps, not at epoch ends; 0: at each epoch end; both: at the end
     save_steps: int = 0  # 0: checkpoint whenever evaluating, and at the end
     early_stopping_patience: int = 0  # evaluations without improvement before stopping; 0 = never
     amp: str = "none"  # none | fp16 | bf16 (GPU only)

@@ -212,11 +212,19 @@ class Trainer:
         self.state.batch_in_epoch = 0
         return True
 
+    def _evaluation_due(self, epoch_done: bool, total: int) -> bool:
+        """transformers' strategies: with eval_steps > 0 every eval_steps steps ("steps"), else at each epoch end
+        ("epoch"); under both, at the last step. Epoch ends do not count under "steps": with a small training set
+        an epoch is a few steps, and evaluating at each would make eval_steps meaningless."""
+        if self.eval_data is None:
+            return False
+        step, every = self.state.global_step, self.args.eval_steps
+        return step == total or (step % every == 0 if every > 0 else epoch_done)
+
     def _after_step(self, epoch_done: bool, total: int) -> bool:
         """Evaluate and checkpoint when due; True when early stopping ends the run."""
         args, step = self.args, self.state.global_step
-        evaluate_now = self.eval_data is not None and (
-            bool(args.eval_steps and step % args.eval_steps == 0) or epoch_done or step == total)
+        evaluate_now = self._evaluation_due(epoch_done, total)
         stop = False
         if evaluate_now:
             self.final_metrics = self._evaluate_and_track()
