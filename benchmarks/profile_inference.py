@@ -8,7 +8,8 @@ as `paddlefunnel export --quantize int8` exports it, bench.py's threads (every c
 Paddle Inference: its own profiler (`Config.enable_profile`, run in a subprocess: it prints its table when the
 predictor ends), whose totals cover every run; the first run (oneDNN primitive creation) is taken out by
 subtracting a one-run profile. onnxruntime: its session profiler, the last run only. Run it with one thread
-(OMP_NUM_THREADS=1): with two, Paddle's profiler reported about twice the wall time in its operators. Shares are of the summed operator time.
+(OMP_NUM_THREADS=1): with two, Paddle's profiler reported about twice the wall time in its operators. Shares are
+of the summed operator time.
 Matrix-product rate (Paddle Inference only, whose program computes the position term in full form, as
 `paddlefunnel.flops` counts it): the model's FLOPs over (the matrix products' share of the profiled operator time
 x the fastest unprofiled run), against the best fp32 GEMM rate measured in the same run (bench.py's matmul
