@@ -105,14 +105,14 @@ BAND_TALL_FROM = 1024
 # Programs traced for a dynamic sequence length (`export`) band too when this is on (`traced_banded_relative_scores`).
 # `export` traces its ONNX file with it on (`traced_band`; measured there: deploy/export.py ONNX_BAND).
 # Off for the Paddle program: measured on the exported small-base FunnelBaseModel, batch 8, one thread, old (full
-# form) and new (band) alternating in one process (benchmarks/bench_positions.py --export), the band gained little
-# and lost at the common serving length. Paddle Inference fp32: 0.91x / 0.92x at seq 128 (whole program; the term
-# alone was even, the pooling layers' term 7-16% slower), 1.02x / 1.07x at 512; onnxruntime fp32 1.01x (128) and 1.04x (512);
-# int8 ONNX 1.12x (128, within noise: the term is one chunk there) and 1.03x (512). A graph-level switch to the
-# full form below BAND_MIN_KEYS keys did not recover seq 128: as one chunk in the same ops (`traced_band_chunk`,
-# the numbers above) or as a `cond` (If) around both forms (0.84x, one run). The dynamic graph gains more (1.18x
-# at 8 x 512, RESULTS.md). Exact either way (tests/test_export_banded.py); the machine was shared (load 3-4 on 2
-# cores), so differences of a few percent are at the edge of the noise.
+# form) and new (band) alternating in one process (benchmarks/bench_positions.py --export), the band gained little and
+# lost at the common serving length. Paddle Inference fp32: 0.91x / 0.92x at seq 128 (whole program; the term alone
+# was even, the pooling layers' term 7-16% slower), 1.02x / 1.07x at 512; onnxruntime fp32 1.01x (128) and 1.04x
+# (512); int8 ONNX 1.12x (128, within noise: the term is one chunk there) and 1.03x (512). A graph-level switch to the
+# full form below BAND_MIN_KEYS keys did not recover seq 128: as one chunk in the same ops (`traced_band_chunk`, the
+# numbers above) or as a `cond` (If) around both forms (0.84x, one run). The dynamic graph gains more (1.18x at 8 x
+# 512, RESULTS.md). Exact either way (tests/test_export_banded.py); the machine was shared (load 3-4 on 2 cores), so
+# differences of a few percent are at the edge of the noise.
 TRACED_BAND = False
 
 
