@@ -66,8 +66,9 @@ def run(predictor):
     start = time.perf_counter()
     predictor.run()
     return time.perf_counter() - start
-plain = inference.create_predictor(inference_config(sys.argv[1], threads=int(sys.argv[3])))
-print("WALL", min(run(plain) for _ in range(int(sys.argv[4]))))
+if int(sys.argv[5]):
+    plain = inference.create_predictor(inference_config(sys.argv[1], threads=int(sys.argv[3])))
+    print("WALL", min(run(plain) for _ in range(int(sys.argv[5]))))
 config = inference_config(sys.argv[1], threads=int(sys.argv[3]))
 config.enable_profile()
 profiled = inference.create_predictor(config)
@@ -80,14 +81,15 @@ def kind_of(op: str) -> str:
     return next((kind for kind, ops in KINDS.items() if op in ops), "other")
 
 
-def paddle_profile_table(export_dir: Path, inputs: dict, threads: int, runs: int) -> tuple[Counter, float]:
+def paddle_profile_table(export_dir: Path, inputs: dict, threads: int, runs: int,
+                         wall_runs: int) -> tuple[Counter, float | None]:
     """Paddle Inference's own per-operator totals (ms over `runs` runs) from its profiler's first summary table,
-    and the fastest of `runs` runs of an unprofiled predictor (s)."""
-    workdir = Path(tempfile.mkdtemp(prefix="profile_paddle."))  # the profiler also writes profile.log to the cwd
-    arrays = workdir / "inputs.npz"
-    np.savez(arrays, **inputs)
-    done = subprocess.run([sys.executable, "-c", PADDLE_RUN, str(export_dir), str(arrays), str(threads), str(runs)],
-                          capture_output=True, text=True, check=True, cwd=workdir)
+    and the fastest of `wall_runs` runs of an unprofiled predictor (s; None without any)."""
+    with tempfile.TemporaryDirectory(prefix="profile_paddle.") as workdir:  # the profiler writes profile.log there
+        arrays = Path(workdir) / "inputs.npz"
+        np.savez(arrays, **inputs)
+        done = subprocess.run([sys.executable, "-c", PADDLE_RUN, str(export_dir), str(arrays), str(threads),
+                               str(runs), str(wall_runs)], capture_output=True, text=True, check=True, cwd=workdir)
     totals: Counter = Counter()
     lines = (done.stdout + done.stderr).splitlines()
     start = next(i for i, line in enumerate(lines) if "Event Summary" in line)
@@ -97,15 +99,15 @@ def paddle_profile_table(export_dir: Path, inputs: dict, threads: int, runs: int
         fields = line.split()
         if len(fields) >= 3 and not line.startswith(" ") and fields[0].startswith(("onednn_op.", "pd_op.")):
             totals[fields[0].split(".", 1)[1].rstrip("_")] += float(fields[2])
-    wall = float(next(line.split()[1] for line in lines if line.startswith("WALL ")))
+    wall = next((float(line.split()[1]) for line in lines if line.startswith("WALL ")), None)
     return totals, wall
 
 
 def paddle_operator_ms(export_dir: Path, inputs: dict, threads: int, runs: int) -> tuple[dict[str, float], float]:
     """Per-operator ms of one steady run: a `runs`-run profile minus a one-run profile (the first run creates
     oneDNN's primitives and is much slower), over runs - 1; and the unprofiled wall time (s, fastest run)."""
-    many, wall = paddle_profile_table(export_dir, inputs, threads, runs)
-    first, _ = paddle_profile_table(export_dir, inputs, threads, 1)
+    many, wall = paddle_profile_table(export_dir, inputs, threads, runs, wall_runs=runs)
+    first, _ = paddle_profile_table(export_dir, inputs, threads, 1, wall_runs=0)
     return {op: max(ms - first.get(op, 0.0), 0.0) / (runs - 1) for op, ms in many.items()}, wall
 
 
@@ -117,12 +119,13 @@ def onnx_operator_ms(path: Path, inputs: dict, threads: int, runs: int) -> dict[
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     options.log_severity_level = 3
     options.enable_profiling = True
-    options.profile_file_prefix = str(Path(tempfile.mkdtemp(prefix="ort_profile.")) / "run")
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    feed = {i.name: inputs[i.name] for i in session.get_inputs()}
-    for _ in range(runs):
-        session.run(None, feed)
-    events = json.loads(Path(session.end_profiling()).read_text())
+    with tempfile.TemporaryDirectory(prefix="ort_profile.") as workdir:
+        options.profile_file_prefix = str(Path(workdir) / "run")
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        feed = {i.name: inputs[i.name] for i in session.get_inputs()}
+        for _ in range(runs):
+            session.run(None, feed)
+        events = json.loads(Path(session.end_profiling()).read_text())
     last = [e for e in events if e.get("cat") == "Session" and e["name"] == "model_run"][-1]
     totals: Counter = Counter()
     for event in events:
@@ -133,7 +136,7 @@ def onnx_operator_ms(path: Path, inputs: dict, threads: int, runs: int) -> dict[
 
 
 def shares(operator_ms: dict[str, float]) -> tuple[dict[str, float], float]:
-    """Time share of each kind (and the top operators of 'other' folded in), and the total."""
+    """Time share of each kind in KINDS (operators in none of them: "other"), and the total ms."""
     total = sum(operator_ms.values())
     by_kind: Counter = Counter()
     for op, ms in operator_ms.items():
@@ -172,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=6, help="runs per runtime (at least 2)")
     parser.add_argument("--write", action="store_true", help=f"replace RESULTS.md's {SECTION!r} section")
     args = parser.parse_args(argv)
+    if args.runs < 2:
+        parser.error("--runs: at least 2 (the first run is subtracted from Paddle's profile)")
     threads = configure_threads()
     ceiling = matmul_ceiling()
     header = ("| batch x seq | runtime | operator ms per run (profiled) | wall ms (unprofiled) | "

@@ -74,14 +74,9 @@ def test_exported_band_with_shipped_chunks_matches_dynamic_graph(tmp_path, monke
 
 def _index_selects(tmp_path, model, banded: bool) -> int:
     path = tmp_path / ("banded" if banded else "full") / PROGRAM_NAME
-    saved = positions.TRACED_BAND
-    positions.TRACED_BAND = banded
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Tensor do not have", category=UserWarning)
-            paddle.jit.save(static_model(model), str(path))
-    finally:
-        positions.TRACED_BAND = saved
+    with positions.traced_band(banded), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Tensor do not have", category=UserWarning)
+        paddle.jit.save(static_model(model), str(path))
     return path.with_suffix(".json").read_text().count('"1.index_select"')
 
 
