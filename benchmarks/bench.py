@@ -1,5 +1,6 @@
 """Speed against the reference: transformers (PyTorch eager) vs paddlefunnel (dynamic graph, to_static, Paddle
-Inference), side by side in one process, interleaved, same configuration, same weights, same inputs.
+Inference), side by side and interleaved, the reference and ours each in a worker process of its own, same
+configuration, same weights, same inputs.
 
     .venv/bin/python benchmarks/bench.py              # every case; rewrites the Speed section of RESULTS.md
     .venv/bin/python benchmarks/bench.py --quick      # two cases, fewer repeats, prints only
@@ -7,8 +8,8 @@ Inference), side by side in one process, interleaved, same configuration, same w
 Inference: FunnelBaseModel and FunnelModel, small and intermediate presets, batch 8, sequence 128 and 512.
 Training: one AdamW step of FunnelForSequenceClassification (small-base), batch 8, sequence 128 and 512.
 Each timing is the minimum over interleaved repeats (the implementations alternate, in alternating order),
-after warm-up runs; ratios are reference time / our time. Peak memory is measured in a separate process per
-implementation (peak RSS above the process's size after imports). FLOPs come from `paddlefunnel.modeling.flops`; the
+after warm-up runs; ratios are reference time / our time (why a process per side: `SideWorkers`). Peak memory
+is measured in a separate process per implementation (peak RSS above the process's size after imports). FLOPs come from `paddlefunnel.modeling.flops`; the
 matmul ceiling is the best fp32 GEMM rate of either framework, measured in the same run.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import multiprocessing
 import os
 import platform
 import subprocess
@@ -135,12 +137,25 @@ def main_output(out) -> object:
     return out.logits if getattr(out, "logits", None) is not None else out.last_hidden_state
 
 
-def inference_impls(case: Case, reference, ours, inputs: dict[str, np.ndarray], workdir: Path):
-    """name -> callable returning the main output as numpy."""
+def reference_inference_impls(reference, inputs: dict[str, np.ndarray]):
+    """name -> callable returning the reference's main output as numpy (fp32, and bf16 autocast where fast)."""
+    torch_inputs = {k: torch.tensor(v) for k, v in inputs.items()}
+
+    def run_reference(bf16: bool = False):
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            return main_output(reference(**torch_inputs)).float().numpy()
+
+    impls = {"reference": run_reference}
+    if bf16_is_fast():
+        impls["reference_bf16"] = lambda: run_reference(bf16=True)
+    return impls
+
+
+def paddle_inference_impls(ours, inputs: dict[str, np.ndarray], workdir: Path):
+    """name -> callable returning our main output as numpy: dynamic graph, to_static, Paddle Inference."""
     from paddlefunnel.deploy import Predictor, export_model
     from paddlefunnel.deploy.export import INPUT_NAMES, static_model
 
-    torch_inputs = {k: torch.tensor(v) for k, v in inputs.items()}
     paddle_inputs = {k: paddle.to_tensor(v) for k, v in inputs.items()}
     model_dir, export_dir = workdir / "model", workdir / "export"
     ours.save_pretrained(model_dir)
@@ -150,10 +165,6 @@ def inference_impls(case: Case, reference, ours, inputs: dict[str, np.ndarray], 
         predictors["inference_bf16"] = Predictor(export_dir, device="cpu", threads=threads(), batch_size=BATCH,
                                                  precision="bf16")
     static = static_model(ours)
-
-    def run_reference(bf16: bool = False):
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            return main_output(reference(**torch_inputs)).float().numpy()
 
     def run_dynamic():
         with paddle.no_grad():
@@ -166,9 +177,7 @@ def inference_impls(case: Case, reference, ours, inputs: dict[str, np.ndarray], 
     def inference_runner(predictor):
         return lambda: next(iter(predictor.run(**inputs).values()))
 
-    impls = {"reference": run_reference, "dynamic": run_dynamic, "to_static": run_static}
-    if "inference_bf16" in predictors:
-        impls["reference_bf16"] = lambda: run_reference(bf16=True)
+    impls = {"dynamic": run_dynamic, "to_static": run_static}
     return impls | {name: inference_runner(predictor) for name, predictor in predictors.items()}
 
 
@@ -184,7 +193,7 @@ def reference_train_step(reference, inputs: dict[str, np.ndarray]):
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
-        return np.array(float(loss))
+        return np.array(float(loss.detach()))
 
     return step
 
@@ -206,8 +215,79 @@ def paddle_train_step(model, inputs: dict[str, np.ndarray]):
     return step
 
 
-def training_impls(reference, ours, inputs: dict[str, np.ndarray]):
-    return {"reference": reference_train_step(reference, inputs), "dynamic": paddle_train_step(ours, inputs)}
+SIDES = ("reference", "paddlefunnel")
+
+
+def side_impls(case: Case, side: str, workdir: Path) -> dict:
+    """The timed callables of one side of a case, built in this process (same weights in every process)."""
+    reference, ours = reference_and_ours(case)
+    inputs = inputs_for(ours.config, case.seq_len)
+    if case.kind == "training":
+        return ({"reference": reference_train_step(reference, inputs)} if side == "reference"
+                else {"dynamic": paddle_train_step(ours, inputs)})
+    return (reference_inference_impls(reference, inputs) if side == "reference"
+            else paddle_inference_impls(ours, inputs, workdir))
+
+
+def _side_worker(case_key: str, side: str, conn) -> None:
+    """A spawned process holding one side's implementations; runs the one named in each request."""
+    configure_threads()
+    with tempfile.TemporaryDirectory() as tmp:
+        impls = side_impls(Case.from_key(case_key), side, Path(tmp))
+        conn.send(list(impls))
+        while (name := conn.recv()) is not None:
+            conn.send(impls[name]())
+
+
+class SideWorkers:
+    """The reference and paddlefunnel in worker processes of their own, each implementation callable from here.
+
+    In one process the two frameworks' freed blocks interleave in the same heap, and the reference's training
+    step kept writing to fresh pages after ours had run (measured at 8 x 512: 100-300k page faults and 14-22 s
+    per reference step, against none and 11-12.5 s in a process of its own), which read as 1.19x for us; with a
+    process each it was 0.98x (min) / 1.05x (median). Runs still alternate, so both sides share the machine's
+    noise; the pipe round trip adds well under a millisecond to runs of 0.1 s and more.
+    """
+
+    def __init__(self, case: Case):
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no heap or thread pool inherited
+        self.workers: list = []
+        self.impls: dict = {}
+        try:
+            for side in SIDES:  # built one after the other: building is not timed, but it loads the machine
+                parent, child = context.Pipe()
+                process = context.Process(target=_side_worker, args=(case.key, side, child), daemon=True)
+                process.start()
+                self.workers.append((process, parent))
+                for name in parent.recv():
+                    self.impls[name] = self._remote(parent, name)
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def _remote(conn, name: str):
+        def run():
+            conn.send(name)
+            return conn.recv()
+        return run
+
+    def close(self) -> None:
+        for process, conn in self.workers:
+            try:
+                conn.send(None)
+            except OSError:
+                pass
+            process.join(timeout=60)
+            if process.is_alive():
+                process.terminate()
+        self.workers.clear()
+
+    def __enter__(self) -> "SideWorkers":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 # -------------------------------------------------------------------------------------------- timing
@@ -291,15 +371,11 @@ class Row:
 
 
 def run_case(case: Case, repeats: int) -> list[Row]:
-    reference, ours = reference_and_ours(case)
-    inputs = inputs_for(ours.config, case.seq_len)
-    with tempfile.TemporaryDirectory() as tmp:
-        if case.kind == "training":
-            impls = training_impls(reference, ours, inputs)
-            outputs = {}
-        else:
-            impls = inference_impls(case, reference, ours, inputs, Path(tmp))
-            outputs = {name: fn() for name, fn in impls.items()}
+    with SideWorkers(case) as workers:
+        impls = workers.impls
+        # Reference first: "reference" leads the interleaving, as it always has.
+        impls = {name: impls[name] for name in sorted(impls, key=lambda n: not n.startswith("reference"))}
+        outputs = {name: fn() for name, fn in impls.items()} if case.kind == "inference" else {}
         best = interleaved_min(impls, repeats)
     flops = case_flops(case)
     rows = []
@@ -461,7 +537,8 @@ def report(rows: list[Row], ceiling: float, repeats: int, command: str, thread_c
         f"{transformers.__version__}. fp32 unless the row says bf16, random weights (the reference's, converted), sentence pairs filling the "
         f"whole length. Time: minimum of {repeats} interleaved repeats after 2 warm-up runs, each started after a "
         f"{SETTLE_SECONDS} s pause (Paddle's OpenMP threads spin for 200 ms after each run and would slow whatever "
-        f"runs next). Ratio: reference time / "
+        f"runs next); the reference and paddlefunnel each in a worker process of its own, driven alternately (in "
+        f"one process the reference's training step kept faulting in fresh pages after ours had run). Ratio: reference time / "
         f"our time, against the reference at the same precision (bf16 rows: transformers under bf16 autocast). "
         f"GFLOP/s: `paddlefunnel.modeling.flops` count (2 x multiply-adds of the matrix products; the relative-"
         f"position term counted as the reference computes it; training step = 3 x forward) / time. Matmul ceiling "
