@@ -9,8 +9,9 @@ Inference: FunnelBaseModel and FunnelModel, small and intermediate presets, batc
 Training: one AdamW step of FunnelForSequenceClassification (small-base), batch 8, sequence 128 and 512.
 Each timing is the minimum over interleaved repeats (the implementations alternate, in alternating order),
 after warm-up runs; ratios are reference time / our time (why a process per side: `SideWorkers`). Peak memory
-is measured in a separate process per implementation (peak RSS above the process's size after imports). FLOPs come from `paddlefunnel.modeling.flops`; the
-matmul ceiling is the best fp32 GEMM rate of either framework, measured in the same run.
+is measured in a separate process per implementation (peak RSS above the process's size after imports). FLOPs come
+from `paddlefunnel.modeling.flops`; the matmul ceiling is the best fp32 GEMM rate of either framework, measured in the
+same run.
 """
 
 from __future__ import annotations
@@ -534,19 +535,21 @@ def report(rows: list[Row], ceiling: float, repeats: int, command: str, thread_c
         f"(1-minute load average {load[0]:.1f} at the start, {load[1]:.1f} at the end: absolute numbers drift, "
         f"ratios are what counts), {thread_count} threads for both frameworks; Python "
         f"{platform.python_version()}, paddlepaddle {paddle.__version__}, torch {torch.__version__}, transformers "
-        f"{transformers.__version__}. fp32 unless the row says bf16, random weights (the reference's, converted), sentence pairs filling the "
-        f"whole length. Time: minimum of {repeats} interleaved repeats after 2 warm-up runs, each started after a "
-        f"{SETTLE_SECONDS} s pause (Paddle's OpenMP threads spin for 200 ms after each run and would slow whatever "
-        f"runs next); the reference and paddlefunnel each in a worker process of its own, driven alternately (in "
-        f"one process the reference's training step kept faulting in fresh pages after ours had run). Ratio: reference time / "
-        f"our time, against the reference at the same precision (bf16 rows: transformers under bf16 autocast). "
-        f"GFLOP/s: `paddlefunnel.modeling.flops` count (2 x multiply-adds of the matrix products; the relative-"
-        f"position term counted as the reference computes it; training step = 3 x forward) / time. Matmul ceiling "
-        f"measured in the same run: {ceiling:.0f} GFLOP/s (best fp32 GEMM of either framework; bf16 rows can exceed it). "
-        f"Peak memory: "
-        f"peak RSS above the process size after imports, one process per implementation, model built and run "
-        f"twice. Max diff: largest |output - reference output| / max(1, max |reference output|). Other load: CPU "
-        f"cores used by other processes just before the case (each case waits up to a limit for a quiet machine).",
+        f"{transformers.__version__}. fp32 unless the row says bf16, random weights (the reference's, converted), "
+        f"sentence pairs filling the whole length. Time: minimum of {repeats} interleaved repeats after 2 warm-up "
+        f"runs, each started after a {SETTLE_SECONDS} s pause (Paddle's OpenMP threads spin for 200 ms after each run "
+        f"and would slow whatever runs next); the reference and paddlefunnel each in a worker process of its own, "
+        f"driven alternately (in one process the reference's training step kept faulting in fresh pages after ours "
+        f"had run). Ratio: reference time / our time, against the reference at the same precision (bf16 rows: "
+        f"transformers under bf16 autocast). GFLOP/s: `paddlefunnel.modeling.flops` count (2 x multiply-adds of the "
+        f"matrix products; the relative-position term counted as paddlefunnel computes it, banded from 256 keys on, "
+        f"so at 512 tokens the reference does more work than it is credited with; training step = 3 x forward) / "
+        f"time; 'at the matmul ceiling' = reference time / the time our count takes at the ceiling. Matmul "
+        f"ceiling measured in the same run: {ceiling:.0f} GFLOP/s (best fp32 GEMM of either framework; bf16 rows can "
+        f"exceed it). Peak memory: peak RSS above the process size after imports, one process per implementation, "
+        f"model built and run twice. Max diff: largest |output - reference output| / max(1, max |reference "
+        f"output|). Other load: CPU cores used by other processes just before the case (each case waits up to a "
+        f"limit for a quiet machine).",
         "",
         "| case | implementation | tokens/s | vs reference | GFLOP/s | % of ceiling | peak memory MiB | max diff | "
         "other load |",
