@@ -31,7 +31,7 @@ MATRIX_PRODUCTS = ("matmul dygraph", "Global_MatmulGradNode")
 
 
 def operator_times(prof: profiler.Profiler) -> dict[str, float]:
-    """Operator name -> total CPU milliseconds over the profiled steps (Paddle's operator summary, parsed)."""
+    """Operator name -> total CPU milliseconds over the profiled steps (the data behind `Profiler.summary`'s table)."""
     from paddle.profiler.profiler_statistic import StatisticData
 
     data = StatisticData(prof.profiler_result.get_data(), prof.profiler_result.get_extra_info())
