@@ -105,8 +105,11 @@ def use_all_cpu_cores(threads: int | None = None) -> int:
     """
     import paddle
 
+    from .modeling import cpu_kernels
+
     count = threads or int(_USER_OMP_THREADS or 0) or len(os.sched_getaffinity(0)) or 1
     paddle.base.core.set_num_threads(count)
+    cpu_kernels.set_threads(count)  # the C training kernels use the same threads (modeling/cpu_kernels.py)
     paddle.set_flags({SERIAL_STATIC_FLAG: True})
     _CONFIGURED_THREADS[:] = [count]
     return count

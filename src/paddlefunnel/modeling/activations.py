@@ -9,10 +9,14 @@ import paddle
 import paddle.nn.functional as F
 
 from ..errors import InputError
+from . import cpu_kernels
 
 
 def _gelu_tanh(x: paddle.Tensor) -> paddle.Tensor:
-    # "gelu_new": the tanh approximation used by the released Funnel checkpoints.
+    # "gelu_new": the tanh approximation used by the released Funnel checkpoints (the C kernel, one multi-threaded
+    # pass each way, where it applies: modeling/cpu_kernels.py).
+    if cpu_kernels.applies(x):
+        return cpu_kernels.gelu_tanh(x)
     return F.gelu(x, approximate=True)
 
 

@@ -18,7 +18,8 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .ops import Dropout, LayerNorm, Linear, add_bias, dense_slice, dim, merge_heads, split_heads
+from . import cpu_kernels
+from .ops import Dropout, LayerNorm, Linear, add_bias, concat, dense_slice, dim, merge_heads, split_heads
 from .pooling import pool_sequence, stride_pool
 from .positions import FactorizedPositions, PositionEncoder, relative_position_scores
 
@@ -91,8 +92,8 @@ class AttentionStructure(nn.Layer):
                 positions = FactorizedPositions(*(t * rows for t in _fields(positions)))
         return AttentionInputs(
             positions=positions,
-            query_factors=paddle.concat([active, query * active], axis=-1),
-            key_factors=paddle.concat([active, key * active], axis=-1),
+            query_factors=concat([active, query * active], -1),
+            key_factors=concat([active, key * active], -1),
             attention_mask=attention_mask,
         )
 
@@ -144,7 +145,7 @@ def _first_column(scores: Tensor) -> Tensor:
 
 def _zero_first_position(x: Tensor) -> Tensor:
     """[B, L, N] with row 0 set to zero (a <cls> query scores no position term)."""
-    return paddle.concat([paddle.zeros_like(dense_slice(x, 1, 0, 1)), dense_slice(x, 1, 1)], axis=1)
+    return concat([paddle.zeros_like(dense_slice(x, 1, 0, 1)), dense_slice(x, 1, 1)], 1)
 
 
 class FunnelRelMultiheadAttention(nn.Layer):
@@ -203,7 +204,7 @@ class FunnelRelMultiheadAttention(nn.Layer):
         q_s = self._plus_bias(q, self.r_s_bias).reshape([0, 0, self.config.n_head, self.config.d_head])
         uv = paddle.einsum("blhd,shd->bhls", q_s, self.seg_embed)  # [B, H, Lq, 2]
         u, v = dense_slice(uv, 3, 0, 1), dense_slice(uv, 3, 1, 2)
-        return paddle.concat([u] + [v - u] * (n_factors - 1), axis=-1)
+        return concat([u] + [v - u] * (n_factors - 1), -1)
 
     def bilinear_scores(self, q: Tensor, k: Tensor, inputs: AttentionInputs, positional: Tensor | None) -> Tensor:
         """content + token type (+ mask, + <cls> column correction of `positional`) in one matmul."""
@@ -219,8 +220,8 @@ class FunnelRelMultiheadAttention(nn.Layer):
             # The shifted position scores have no zero <cls> column: subtract it here.
             query_parts.append(-_first_column(positional))
             key_parts.append(1.0 - inputs.key_factors[:, :, :1])  # 1 at position 0
-        key_extra = paddle.stack([paddle.concat(key_parts, axis=-1)] * n_head, axis=1)  # same for every head
-        return paddle.matmul(paddle.concat(query_parts, axis=-1), paddle.concat([k, key_extra], axis=-1),
+        key_extra = paddle.stack([concat(key_parts, -1)] * n_head, axis=1)  # same for every head
+        return paddle.matmul(concat(query_parts, -1), concat([k, key_extra], -1),
                              transpose_y=True)
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor, inputs: AttentionInputs,
@@ -238,7 +239,7 @@ class FunnelRelMultiheadAttention(nn.Layer):
         dtype = scores.dtype
         if dtype != paddle.float32:
             scores = scores.astype("float32")  # softmax in fp32 even under mixed precision
-        probs = F.softmax(scores, axis=-1)
+        probs = cpu_kernels.softmax(scores) if cpu_kernels.applies(scores) else F.softmax(scores, axis=-1)
         if dtype != paddle.float32:
             probs = probs.astype(dtype)
         probs = self.attention_dropout(probs)

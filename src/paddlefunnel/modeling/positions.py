@@ -23,6 +23,7 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
+from . import cpu_kernels
 from .ops import Dropout, dense_slice, dim, known_length
 from .pooling import can_pool
 
@@ -92,6 +93,8 @@ def relative_shift(scores: Tensor, context_len, shift: int) -> Tensor:
     (Dense slices: a strided view of this buffer would be copied very slowly by the dynamic graph.)
     """
     q_len, n_dist = dim(scores, 2), dim(scores, 3)
+    if cpu_kernels.applies(scores):  # one multi-threaded copy instead of two crops (and their gradients)
+        return cpu_kernels.relative_shift(scores, 1, q_len, n_dist, shift, q_len, context_len)
     swapped = scores.reshape([0, 0, n_dist, q_len])  # 0: keep that dimension (batch may be dynamic)
     shifted = dense_slice(swapped, 2, shift).reshape([0, 0, q_len, n_dist - shift])
     return dense_slice(shifted, 3, 0, context_len)
@@ -188,6 +191,8 @@ def banded_relative_scores(q_heads: Tensor, r_heads: Tensor, context_len: int, s
     index = paddle.to_tensor(band_rows(q_len, n_dist, context_len, shift, chunk))
     windows = paddle.index_select(r_heads, index, axis=2).reshape([0, 0, n_chunks, width, d_head])
     scores = paddle.matmul(q_heads.reshape([0, 0, n_chunks, chunk, d_head]), windows, transpose_y=True)
+    if cpu_kernels.applies(scores):  # the shift below, and dropping the padding rows, as one copy
+        return cpu_kernels.relative_shift(scores, n_chunks, chunk, width, shift, q_len, context_len)
     # The shift of `relative_shift`, within each chunk: [c, W] read as [W, c], `shift` rows dropped, read back.
     swapped = scores.reshape([0, 0, 0, width, chunk])
     shifted = dense_slice(swapped, 3, shift).reshape([0, 0, 0, chunk, width - shift])

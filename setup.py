@@ -1,0 +1,20 @@
+"""Builds the optional C kernels (src/paddlefunnel/modeling/_cpu_kernels.c); everything else is in pyproject.toml.
+
+`optional=True`: without a C compiler the install still succeeds and the model runs Paddle's own ops instead
+(`paddlefunnel env` says which; modeling/cpu_kernels.py explains what the kernels are for).
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "paddlefunnel.modeling._cpu_kernels",
+            sources=["src/paddlefunnel/modeling/_cpu_kernels.c"],
+            # -fopenmp-simd: the `omp simd` reductions vectorise; threads come from the OpenMP runtime Paddle
+            # already loaded (see the C file), so no OpenMP library is linked.
+            extra_compile_args=["-O3", "-std=gnu11", "-fopenmp-simd"],
+            optional=True,
+        )
+    ]
+)

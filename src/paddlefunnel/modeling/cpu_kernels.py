@@ -1,0 +1,390 @@
+"""Fused, multi-threaded CPU kernels for dynamic-graph training: layer norm, dropout, the relative shift and a
+bias's gradient, each one pass over memory on every thread Paddle's math uses (C source: `_cpu_kernels.c`).
+
+Why: Paddle 3.3 runs these ops on one thread, as several passes (measured, RESULTS.md "Training step": with the
+copies and element-wise ops of the attention they took 0.8 s of a 2.5 s training step at 8 x 128, while the
+matrix products ran at the machine's ceiling). The C library is built by `pip install` (setup.py: an optional
+extension, so a machine without a C compiler still installs) and loaded here with ctypes; it has no Paddle or
+Python headers in it. Where it is missing, `available()` is False and the model runs Paddle's own ops (the
+results agree to fp32 rounding: tests/test_cpu_kernels.py); `paddlefunnel env` says which.
+
+Threads: the kernels run on the OpenMP runtime Paddle's MKL already uses (its libiomp5), with the thread count
+`runtime.use_all_cpu_cores` gives Paddle (1 otherwise, Paddle's own default). Measured, a layer norm of
+[4096, 768] right after a matrix product: 4 ms more with GNU OpenMP's threads competing against MKL's spinning ones
+than on MKL's own runtime (and 14 ms more on a second run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import importlib.machinery
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import paddle
+
+Tensor = paddle.Tensor
+
+ABI_VERSION = 1  # pf_abi_version() of the C source this module was written for
+_POINTER, _INT64, _FLOAT, _UINT64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_uint64
+_SIGNATURES = {
+    "pf_layer_norm_forward": ([_POINTER] * 6 + [_INT64, _INT64, _FLOAT], None),
+    "pf_layer_norm_backward": ([_POINTER] * 8 + [_INT64, _INT64], ctypes.c_int),
+    "pf_column_sum": ([_POINTER, _POINTER, _INT64, _INT64], ctypes.c_int),
+    "pf_dropout": ([_POINTER, _POINTER, _INT64, _UINT64, _FLOAT, _FLOAT], None),
+    "pf_relative_shift": ([_POINTER, _POINTER] + [_INT64] * 7, None),
+    "pf_relative_shift_backward": ([_POINTER, _POINTER] + [_INT64] * 7, None),
+    "pf_add_bias": ([_POINTER] * 3 + [_INT64, _INT64], None),
+    "pf_swap_middle": ([_POINTER, _POINTER] + [_INT64] * 4, None),
+    "pf_softmax": ([_POINTER, _POINTER, _INT64, _INT64], None),
+    "pf_softmax_backward": ([_POINTER] * 3 + [_INT64, _INT64], None),
+    "pf_gelu_tanh": ([_POINTER, _POINTER, _INT64], None),
+    "pf_gelu_tanh_backward": ([_POINTER] * 3 + [_INT64], None),
+    "pf_copy_rows": ([_POINTER, _INT64, _POINTER, _INT64, _INT64, _INT64], None),
+    "pf_set_runtime": ([_POINTER] * 3, None),
+    "pf_set_threads": ([ctypes.c_int], None),
+    "pf_get_threads": ([], ctypes.c_int),
+    "pf_abi_version": ([], ctypes.c_int),
+}
+
+_state: dict = {}  # "library": the loaded CDLL or None; "why": why not; "runtime": the OpenMP library used
+
+
+def library_path() -> Path | None:
+    """The built `_cpu_kernels` extension next to this file, or None when it was not built."""
+    here = Path(__file__).resolve().parent
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        candidate = here / f"_cpu_kernels{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _openmp_runtime() -> ctypes.CDLL | None:
+    """The OpenMP runtime Paddle loaded for MKL (libiomp5 in Paddle's `libs`), else GNU OpenMP, else None."""
+    bundled = Path(paddle.__file__).resolve().parent / "libs" / "libiomp5.so"
+    for candidate in (str(bundled) if bundled.is_file() else None, ctypes.util.find_library("gomp")):
+        if candidate:
+            try:
+                return ctypes.CDLL(candidate)
+            except OSError:
+                continue
+    return None
+
+
+def _load() -> ctypes.CDLL | None:
+    path = library_path()
+    if path is None:
+        _state["why"] = "not built (pip install needs a C compiler for it)"
+        return None
+    lib = ctypes.CDLL(str(path))
+    for name, (argtypes, restype) in _SIGNATURES.items():
+        function = getattr(lib, name)
+        function.argtypes, function.restype = argtypes, restype
+    if lib.pf_abi_version() != ABI_VERSION:
+        _state["why"] = f"{path.name} is from another version (reinstall paddlefunnel)"
+        return None
+    runtime = _openmp_runtime()
+    if runtime is not None:
+        lib.pf_set_runtime(*(ctypes.cast(getattr(runtime, name), _POINTER).value
+                             for name in ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads")))
+        _state["runtime"] = Path(runtime._name).name
+    lib.pf_set_threads(_state.get("threads", 1))
+    return lib
+
+
+def library() -> ctypes.CDLL | None:
+    """The loaded kernel library (loaded on first use), or None where it is not available."""
+    if "library" not in _state:
+        _state["library"] = _load()
+    return _state["library"]
+
+
+def available() -> bool:
+    return library() is not None
+
+
+def describe() -> str:
+    """One line for `paddlefunnel env`: whether the kernels are in use, on how many threads and which runtime."""
+    lib = library()
+    if lib is None:
+        return f"not in use: {_state.get('why', 'unknown')}; Paddle's own ops run instead"
+    return f"in use, {lib.pf_get_threads()} thread(s), OpenMP runtime {_state.get('runtime', 'none (one thread)')}"
+
+
+def set_threads(count: int) -> None:
+    """The kernels' thread count (runtime.use_all_cpu_cores passes Paddle's)."""
+    _state["threads"] = count
+    lib = _state.get("library")
+    if lib is not None:
+        lib.pf_set_threads(count)
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """Within: the model runs Paddle's own ops, as where the library is not built (tests and benchmarks compare)."""
+    saved, _state["off"] = _state.get("off", False), True
+    try:
+        yield
+    finally:
+        _state["off"] = saved
+
+
+def applies(*tensors: Tensor) -> bool:
+    """The kernels take these tensors: float32 on the CPU, in the dynamic graph, with the library loaded."""
+    return (not _state.get("off") and paddle.in_dynamic_mode()
+            and all(t.dtype == paddle.float32 and t.place.is_cpu_place() for t in tensors) and available())
+
+
+def _dense(x: Tensor) -> Tensor:
+    return x if x.is_contiguous() else x.contiguous()
+
+
+def _address(x: Tensor) -> int:
+    return x.data_ptr()
+
+
+# ---- layer norm ----------------------------------------------------------------------------------------------
+
+class _LayerNorm(paddle.autograd.PyLayer):
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, epsilon: float) -> Tensor:
+        x = _dense(x)
+        width = x.shape[-1]
+        rows = math.prod(x.shape[:-1])
+        y, mean, rstd = paddle.empty(x.shape, dtype=x.dtype), paddle.empty([rows]), paddle.empty([rows])
+        library().pf_layer_norm_forward(_address(x), _address(weight), _address(bias), _address(y), _address(mean),
+                                        _address(rstd), rows, width, epsilon)
+        ctx.save_for_backward(x, weight, mean, rstd)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, weight, mean, rstd = ctx.saved_tensor()
+        grad = _dense(grad)
+        width = x.shape[-1]
+        grad_x, grad_weight, grad_bias = paddle.empty(x.shape), paddle.empty([width]), paddle.empty([width])
+        status = library().pf_layer_norm_backward(
+            _address(grad), _address(x), _address(weight), _address(mean), _address(rstd), _address(grad_x),
+            _address(grad_weight), _address(grad_bias), mean.shape[0], width)
+        if status != 0:
+            raise MemoryError(f"layer norm backward: no memory for {width}-wide per-thread sums")
+        return grad_x, grad_weight, grad_bias
+
+
+def layer_norm(x: Tensor, weight: Tensor, bias: Tensor, epsilon: float) -> Tensor:
+    """Layer norm over the last axis (forward and backward in the C kernels); weight and bias are [width]."""
+    return _LayerNorm.apply(x, weight, bias, epsilon)
+
+
+# ---- a bias's gradient ---------------------------------------------------------------------------------------
+
+def column_sum(x: Tensor) -> Tensor:
+    """[..., D] -> [D], the sum over every other axis (no autograd: used inside backward passes)."""
+    x = _dense(x)
+    width = x.shape[-1]
+    out = paddle.empty([width], dtype=x.dtype)
+    if library().pf_column_sum(_address(x), _address(out), math.prod(x.shape[:-1]), width) != 0:
+        raise MemoryError(f"column sum: no memory for {width}-wide per-thread sums")
+    return out
+
+
+# ---- dropout -------------------------------------------------------------------------------------------------
+
+def _new_key() -> int:
+    """A 62-bit key from two of Paddle's int32 draws (so `paddle.seed` makes masks repeatable)."""
+    high, low = paddle.randint(0, 2**31 - 1, [2], dtype="int64").tolist()
+    return high << 31 | low
+
+
+def _dropout_into(x: Tensor, key: int, p: float) -> Tensor:
+    x = _dense(x)
+    out = paddle.empty(x.shape, dtype=x.dtype)
+    library().pf_dropout(_address(x), _address(out), math.prod(x.shape), key, p, 1.0 / (1.0 - p))
+    return out
+
+
+class _Dropout(paddle.autograd.PyLayer):
+    @staticmethod
+    def forward(ctx, x: Tensor, p: float) -> Tensor:
+        # The mask's key comes from Paddle's generator, so `paddle.seed` makes runs repeatable; the backward redraws
+        # the same mask from it instead of keeping a mask tensor.
+        ctx.key = _new_key()
+        ctx.p = p
+        return _dropout_into(x, ctx.key, p)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        return _dropout_into(grad, ctx.key, ctx.p)
+
+
+def dropout(x: Tensor, p: float) -> Tensor:
+    """Training-mode dropout ("upscale_in_train": kept entries scaled by 1 / (1 - p)), 0 <= p < 1."""
+    if x.stop_gradient or not paddle.is_grad_enabled():
+        return _dropout_into(x, _new_key(), p)
+    return _Dropout.apply(x, p)
+
+
+# ---- the relative shift ----------------------------------------------------------------------------------------
+
+class _RelativeShift(paddle.autograd.PyLayer):
+    @staticmethod
+    def forward(ctx, scores: Tensor, geometry: tuple[int, ...], out_shape: list[int]) -> Tensor:
+        scores = _dense(scores)
+        out = paddle.empty(out_shape, dtype=scores.dtype)
+        library().pf_relative_shift(_address(scores), _address(out), *geometry)
+        ctx.geometry, ctx.in_shape = geometry, scores.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        grad = _dense(grad)
+        grad_in = paddle.empty(ctx.in_shape, dtype=grad.dtype)
+        library().pf_relative_shift_backward(_address(grad), _address(grad_in), *ctx.geometry)
+        return grad_in
+
+
+def relative_shift(scores: Tensor, n_chunks: int, chunk: int, width: int, shift: int, q_len: int,
+                   keys: int) -> Tensor:
+    """[B, H, n_chunks * chunk * width] scores of queries against distances (chunk k: [chunk, width]) ->
+    [B, H, q_len, keys] scores against keys: query i = k * chunk + r reads its keys from offset
+    shift * chunk + r * (width - shift) of its chunk (what positions.relative_shift's reshapes and slices do)."""
+    batch, heads = scores.shape[0], scores.shape[1]
+    geometry = (batch * heads, n_chunks, chunk, width, shift, q_len, keys)
+    return _RelativeShift.apply(scores, geometry, [batch, heads, q_len, keys])
+
+
+# ---- a bias added to every row ---------------------------------------------------------------------------------
+
+def add_bias(x: Tensor, bias: Tensor) -> Tensor:
+    """x + bias over the last axis, forward only (ops.add_bias gives it its gradient)."""
+    x = _dense(x)
+    out = paddle.empty(x.shape, dtype=x.dtype)
+    library().pf_add_bias(_address(x), _address(bias), _address(out), math.prod(x.shape[:-1]), x.shape[-1])
+    return out
+
+
+# ---- splitting and merging heads -------------------------------------------------------------------------------
+
+def _swapped(x: Tensor, outer: int, m: int, n: int, inner: int) -> Tensor:
+    x = _dense(x)
+    out = paddle.empty([outer, n, m, inner], dtype=x.dtype)
+    library().pf_swap_middle(_address(x), _address(out), outer, m, n, inner)
+    return out
+
+
+class _SwapMiddle(paddle.autograd.PyLayer):
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        outer, m, n, inner = x.shape
+        ctx.shape = (outer, m, n, inner)
+        return _swapped(x, outer, m, n, inner)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        outer, m, n, inner = ctx.shape
+        return _swapped(grad, outer, n, m, inner)
+
+
+def swap_middle_axes(x: Tensor) -> Tensor:
+    """[A, M, N, D] -> [A, N, M, D], dense: [B, L, H, D] -> [B, H, L, D] splits heads, and back."""
+    return _SwapMiddle.apply(x)
+
+
+# ---- softmax ---------------------------------------------------------------------------------------------------
+
+class _Softmax(paddle.autograd.PyLayer):
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        x = _dense(x)
+        out = paddle.empty(x.shape, dtype=x.dtype)
+        library().pf_softmax(_address(x), _address(out), math.prod(x.shape[:-1]), x.shape[-1])
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        (probs,) = ctx.saved_tensor()
+        grad = _dense(grad)
+        grad_x = paddle.empty(probs.shape, dtype=probs.dtype)
+        library().pf_softmax_backward(_address(grad), _address(probs), _address(grad_x),
+                                      math.prod(probs.shape[:-1]), probs.shape[-1])
+        return grad_x
+
+
+def softmax(x: Tensor) -> Tensor:
+    """Softmax over the last axis (exp within 2 ulp of libm's; see `pf_exp` in the C source)."""
+    return _Softmax.apply(x)
+
+
+# ---- GELU, tanh approximation ------------------------------------------------------------------------------------
+
+class _GeluTanh(paddle.autograd.PyLayer):
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        x = _dense(x)
+        out = paddle.empty(x.shape, dtype=x.dtype)
+        library().pf_gelu_tanh(_address(x), _address(out), math.prod(x.shape))
+        ctx.save_for_backward(x)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensor()
+        grad = _dense(grad)
+        grad_x = paddle.empty(x.shape, dtype=x.dtype)
+        library().pf_gelu_tanh_backward(_address(grad), _address(x), _address(grad_x), math.prod(x.shape))
+        return grad_x
+
+
+def gelu_tanh(x: Tensor) -> Tensor:
+    """0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), the "gelu_new" activation."""
+    return _GeluTanh.apply(x)
+
+
+# ---- concatenation -----------------------------------------------------------------------------------------------
+
+def _as_rows(shape: list[int], axis: int) -> tuple[int, int]:
+    """A dense tensor seen as [rows, width] with everything from `axis` on in each row."""
+    return math.prod(shape[:axis]), math.prod(shape[axis:])
+
+
+class _Concat(paddle.autograd.PyLayer):
+    @staticmethod
+    def forward(ctx, axis: int, *tensors: Tensor) -> Tensor:
+        tensors = [_dense(t) for t in tensors]
+        shape = list(tensors[0].shape)
+        shape[axis] = sum(t.shape[axis] for t in tensors)
+        out = paddle.empty(shape, dtype=tensors[0].dtype)
+        rows, total = _as_rows(shape, axis)
+        offset = 0
+        for tensor in tensors:
+            width = _as_rows(tensor.shape, axis)[1]
+            library().pf_copy_rows(_address(tensor), width, _address(out) + 4 * offset, total, rows, width)
+            offset += width
+        ctx.axis, ctx.shapes, ctx.wanted = axis, [t.shape for t in tensors], [not t.stop_gradient for t in tensors]
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        grad = _dense(grad)
+        rows, total = _as_rows(grad.shape, ctx.axis)
+        grads, offset = [], 0
+        for shape, wanted in zip(ctx.shapes, ctx.wanted):
+            width = _as_rows(shape, ctx.axis)[1]
+            piece = None
+            if wanted:
+                piece = paddle.empty(shape, dtype=grad.dtype)
+                library().pf_copy_rows(_address(grad) + 4 * offset, total, _address(piece), width, rows, width)
+            grads.append(piece)
+            offset += width
+        return tuple(grads)
+
+
+def concat(tensors: list[Tensor], axis: int) -> Tensor:
+    """paddle.concat(tensors, axis) for same-shaped (but for `axis`) float32 tensors, as one strided copy each."""
+    axis = axis % tensors[0].ndim
+    return _Concat.apply(axis, *tensors)

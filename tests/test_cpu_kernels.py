@@ -1,0 +1,196 @@
+"""The C training kernels (modeling/cpu_kernels.py): built by the install, on Paddle's OpenMP runtime, and computing
+what Paddle's own ops compute (forward and backward, at one and two threads)."""
+
+from __future__ import annotations
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+import pytest
+
+from paddlefunnel.modeling import cpu_kernels, positions
+from paddlefunnel.runtime import use_all_cpu_cores
+
+
+@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
+def threads(request):
+    saved = cpu_kernels.library().pf_get_threads()
+    cpu_kernels.set_threads(request.param)
+    yield request.param
+    cpu_kernels.set_threads(saved)
+
+
+def _leaf(array: np.ndarray) -> paddle.Tensor:
+    tensor = paddle.to_tensor(array)
+    tensor.stop_gradient = False
+    return tensor
+
+
+def test_library_is_built_and_runs_on_paddles_openmp_runtime():
+    # `make test` installs with the compiler these machines have: a missing library is a failed build, not a skip.
+    assert cpu_kernels.available(), cpu_kernels.describe()
+    assert "libiomp5" in cpu_kernels.describe()  # MKL's runtime: no second thread pool competing with it
+
+
+def test_use_all_cpu_cores_gives_the_kernels_paddles_thread_count():
+    saved = cpu_kernels.library().pf_get_threads()
+    try:
+        assert use_all_cpu_cores(1) == 1 and cpu_kernels.library().pf_get_threads() == 1
+        assert use_all_cpu_cores(2) == 2 and cpu_kernels.library().pf_get_threads() == 2
+    finally:
+        use_all_cpu_cores(saved)
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 16), (1, 7), (33, 771)])
+def test_layer_norm_equals_paddles(shape, threads):
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(shape) * 3 + 1).astype("float32")
+    weight = rng.uniform(0.5, 1.5, shape[-1]).astype("float32")
+    bias = rng.standard_normal(shape[-1]).astype("float32")
+    upstream = paddle.to_tensor(rng.standard_normal(shape).astype("float32"))
+    results = []
+    for run in (lambda a, w, b: cpu_kernels.layer_norm(a, w, b, 1e-12),
+                lambda a, w, b: F.layer_norm(a, a.shape[-1:], w, b, 1e-12)):
+        leaves = [_leaf(x), _leaf(weight), _leaf(bias)]
+        out = run(*leaves)
+        (out * upstream).sum().backward()
+        results.append([out.numpy()] + [leaf.grad.numpy() for leaf in leaves])
+    for got, expected in zip(*results):
+        np.testing.assert_allclose(got, expected, rtol=2e-5, atol=2e-5)
+
+
+def test_layer_norm_reads_a_strided_input():
+    x = paddle.to_tensor(np.random.default_rng(1).standard_normal((6, 4)).astype("float32")).transpose([1, 0])
+    weight, bias = paddle.ones([6]), paddle.zeros([6])
+    np.testing.assert_allclose(cpu_kernels.layer_norm(x, weight, bias, 1e-12).numpy(),
+                               F.layer_norm(x, [6], weight, bias, 1e-12).numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5), (1000, 64)])
+def test_column_sum_equals_paddles(shape, threads):
+    x = np.random.default_rng(2).standard_normal(shape).astype("float32")
+    np.testing.assert_allclose(cpu_kernels.column_sum(paddle.to_tensor(x)).numpy(),
+                               x.reshape(-1, shape[-1]).sum(0), rtol=1e-5, atol=1e-5)
+
+
+def test_dropout_keeps_one_minus_p_scaled_and_its_gradient_uses_the_same_mask(threads):
+    x = _leaf(np.full([300, 1001], 2.0, dtype="float32"))  # odd count: the last element has its own draw
+    paddle.seed(11)
+    out = cpu_kernels.dropout(x, 0.25)
+    values = out.numpy()
+    kept = values != 0
+    assert abs(kept.mean() - 0.75) < 0.004  # 300,300 draws: the binomial spread is 0.0008
+    np.testing.assert_allclose(values[kept], 2.0 / 0.75, rtol=1e-6)
+    (out * 3.0).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), kept * (3.0 / 0.75), rtol=1e-6)
+    # No structure along either axis: every row's and every column's kept share is near 0.75.
+    assert np.abs(kept.mean(axis=1) - 0.75).max() < 0.06 and np.abs(kept.mean(axis=0) - 0.75).max() < 0.11
+    paddle.seed(11)
+    np.testing.assert_array_equal(cpu_kernels.dropout(x, 0.25).numpy(), values)  # paddle.seed makes it repeatable
+    again = cpu_kernels.dropout(x, 0.25).numpy() != 0
+    assert abs(np.corrcoef(kept.ravel(), again.ravel())[0, 1]) < 0.01  # the next call draws an unrelated mask
+
+
+def test_dropout_mask_does_not_depend_on_the_thread_count():
+    x = paddle.ones([1001, 17])
+    masks = []
+    for count in (1, 2, 3):
+        cpu_kernels.set_threads(count)
+        paddle.seed(5)
+        masks.append(cpu_kernels.dropout(x, 0.5).numpy())
+    cpu_kernels.set_threads(1)
+    np.testing.assert_array_equal(masks[0], masks[1])
+    np.testing.assert_array_equal(masks[0], masks[2])
+
+
+def _shifted_scores_and_grads(scores_of, q_len: int, keys: int, shift: int, seed: int):
+    rng = np.random.default_rng(seed)
+    queries = _leaf(rng.standard_normal((2, 3, q_len, 8)).astype("float32"))
+    distances = _leaf(rng.standard_normal((1, 3, shift * q_len + keys, 8)).astype("float32"))
+    upstream = paddle.to_tensor(rng.standard_normal((2, 3, q_len, keys)).astype("float32"))
+    out = scores_of(queries, distances)
+    (out * upstream).sum().backward()
+    return [out.numpy(), queries.grad.numpy(), distances.grad.numpy()]
+
+
+@pytest.mark.parametrize("form", ["full", "banded"])
+@pytest.mark.parametrize("q_len,keys,shift", [(9, 9, 1), (5, 9, 2), (70, 70, 1), (64, 128, 2)])
+def test_relative_shift_equals_paddles_reshapes_and_slices(form, q_len, keys, shift, threads):
+    if form == "full":
+        def scores_of(q, r):
+            return positions.full_relative_scores(q, r, keys, shift)
+    else:  # chunks of 8 queries: several chunks, and a padded last one where q_len is not a multiple of 8
+        def scores_of(q, r):
+            return positions.banded_relative_scores(q, r, keys, shift, 8)
+    got = _shifted_scores_and_grads(scores_of, q_len, keys, shift, seed=q_len)
+    with cpu_kernels.disabled():
+        assert not cpu_kernels.applies(paddle.ones([1]))
+        expected = _shifted_scores_and_grads(scores_of, q_len, keys, shift, seed=q_len)
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_kernels_are_not_used_outside_float32_cpu_dynamic_graphs():
+    assert cpu_kernels.applies(paddle.ones([2]))
+    assert not cpu_kernels.applies(paddle.ones([2], dtype="float16"))
+    assert not cpu_kernels.applies(paddle.ones([2]), paddle.ones([2], dtype="float64"))
+
+
+def _forward_and_grads(run, inputs: list[np.ndarray], upstream: np.ndarray) -> list[np.ndarray]:
+    leaves = [_leaf(array) for array in inputs]
+    out = run(*leaves)
+    (out * paddle.to_tensor(upstream)).sum().backward()
+    return [out.numpy()] + [leaf.grad.numpy() for leaf in leaves]
+
+
+def _assert_kernel_matches(kernel, native, inputs: list[np.ndarray], rtol: float, atol: float) -> None:
+    upstream = np.random.default_rng(9).standard_normal(native(*map(paddle.to_tensor, inputs)).shape)
+    upstream = upstream.astype("float32")
+    got = _forward_and_grads(kernel, inputs, upstream)
+    for a, b in zip(got, _forward_and_grads(native, inputs, upstream)):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+
+
+def test_softmax_equals_paddles_with_masked_entries(threads):
+    scores = np.random.default_rng(3).standard_normal((2, 3, 5, 37)).astype("float32") * 4
+    scores[..., 30:] -= 1e30  # masked keys, as attention's penalty makes them: exactly 0 probability
+    _assert_kernel_matches(cpu_kernels.softmax, lambda x: F.softmax(x, axis=-1), [scores], 1e-6, 1e-7)
+    assert (cpu_kernels.softmax(paddle.to_tensor(scores)).numpy()[..., 30:] == 0).all()
+
+
+def test_exp_inside_softmax_is_within_two_ulp_of_numpy():
+    # softmax of [0, t] is [1, e^t] / (1 + e^t): with t across float's whole range, compare e^t = p1 / p0.
+    t = np.linspace(-80, 80, 20001).astype("float32")
+    pairs = np.stack([np.zeros_like(t), t], axis=1)
+    probs = cpu_kernels.softmax(paddle.to_tensor(pairs)).numpy().astype("float64")
+    expected = np.exp(t.astype("float64"))
+    np.testing.assert_allclose(probs[:, 1] / probs[:, 0], expected, rtol=5e-7)
+
+
+def test_gelu_tanh_matches_the_exact_function_and_paddles(threads):
+    x = np.concatenate([np.linspace(-12, 12, 4001), np.random.default_rng(4).standard_normal(999) * 3])
+    x = x.astype("float32")
+    exact = x.astype("float64")
+    u = np.sqrt(2 / np.pi) * (exact + 0.044715 * exact**3)
+    value = 0.5 * exact * (1 + np.tanh(u))
+    slope = 0.5 * (1 + np.tanh(u)) + 0.5 * exact * (1 - np.tanh(u) ** 2) * np.sqrt(2 / np.pi) * (
+        1 + 3 * 0.044715 * exact**2)
+    out, grad = _forward_and_grads(cpu_kernels.gelu_tanh, [x], np.ones_like(x))
+    np.testing.assert_allclose(out, value, rtol=3e-6, atol=1e-12)  # where tanh(u) rounds to -1 too (x < -5)
+    np.testing.assert_allclose(grad, slope, rtol=3e-6, atol=1e-7)  # the slope crosses 0 near x = -0.75
+    # Paddle's (and the reference's) 0.5 x (1 + tanh(u)) in float32 lose those tiny values (and their slopes, up
+    # to 1e-5 where tanh(u) rounds to -1): the values agree to 7e-7.
+    np.testing.assert_allclose(out, F.gelu(paddle.to_tensor(x), approximate=True).numpy(), rtol=2e-6, atol=1e-6)
+
+
+def test_split_and_merge_heads_equal_transposes(threads):
+    x = np.random.default_rng(5).standard_normal((2, 7, 3, 4)).astype("float32")
+    _assert_kernel_matches(cpu_kernels.swap_middle_axes, lambda v: v.transpose([0, 2, 1, 3]), [x], 0, 0)
+
+
+def test_add_bias_forward_and_its_gradient_equal_paddles(threads):
+    from paddlefunnel.modeling.ops import add_bias
+
+    rng = np.random.default_rng(6)
+    x, bias = rng.standard_normal((4, 9, 33)).astype("float32"), rng.standard_normal(33).astype("float32")
+    _assert_kernel_matches(add_bias, lambda a, b: a + b, [x, bias], 1e-6, 1e-5)
