@@ -29,7 +29,15 @@ def _leaf(array: np.ndarray) -> paddle.Tensor:
 def test_library_is_built_and_runs_on_paddles_openmp_runtime():
     # `make test` installs with the compiler these machines have: a missing library is a failed build, not a skip.
     assert cpu_kernels.available(), cpu_kernels.describe()
-    assert "libiomp5" in cpu_kernels.describe()  # MKL's runtime: no second thread pool competing with it
+    assert "libiomp5.so" in cpu_kernels.describe()  # MKL's runtime: no second thread pool competing with it
+
+
+def test_version_says_whether_the_kernels_are_in_use(capsys):
+    from paddlefunnel.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert "C kernels: in use, on libiomp5.so" in " ".join(capsys.readouterr().out.split())
 
 
 def test_use_all_cpu_cores_gives_the_kernels_paddles_thread_count():

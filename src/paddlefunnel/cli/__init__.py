@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 import paddle
 
 from ..errors import PaddleFunnelError
+from ..modeling import cpu_kernels
 from ..runtime import use_all_cpu_cores
 from ..version import __version__
 from . import checkpoints, demo, deploy, evaluate, predict, pretrain, train, vocab
@@ -29,7 +30,8 @@ COMMAND_GROUPS = (demo, train, pretrain, predict, checkpoints, vocab, evaluate, 
 def build_parser() -> argparse.ArgumentParser:
     parser = StrictArgumentParser(prog="paddlefunnel", description="Funnel-Transformer for PaddlePaddle")
     parser.add_argument("--version", action="version",
-                        version=f"paddlefunnel {__version__} (paddle {paddle.__version__})")
+                        version=f"paddlefunnel {__version__} (paddle {paddle.__version__}; C kernels: "
+                                f"{cpu_kernels.describe()})")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.register(sub)

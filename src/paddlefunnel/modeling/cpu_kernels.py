@@ -6,7 +6,7 @@ copies and element-wise ops of the attention they took 0.8 s of a 2.5 s training
 matrix products ran at the machine's ceiling). The C library is built by `pip install` (setup.py: an optional
 extension, so a machine without a C compiler still installs) and loaded here with ctypes; it has no Paddle or
 Python headers in it. Where it is missing, `available()` is False and the model runs Paddle's own ops (the
-results agree to fp32 rounding: tests/test_cpu_kernels.py); `paddlefunnel env` says which.
+results agree to fp32 rounding: tests/test_cpu_kernels.py); `paddlefunnel --version` says which.
 
 Threads: the kernels run on the OpenMP runtime Paddle's MKL already uses (its libiomp5), with the thread count
 `runtime.use_all_cpu_cores` gives Paddle (1 otherwise, Paddle's own default). Measured, a layer norm of
@@ -108,11 +108,11 @@ def available() -> bool:
 
 
 def describe() -> str:
-    """One line for `paddlefunnel env`: whether the kernels are in use, on how many threads and which runtime."""
+    """Whether the kernels are in use and on which OpenMP runtime (`paddlefunnel --version` shows it)."""
     lib = library()
     if lib is None:
         return f"not in use: {_state.get('why', 'unknown')}; Paddle's own ops run instead"
-    return f"in use, {lib.pf_get_threads()} thread(s), OpenMP runtime {_state.get('runtime', 'none (one thread)')}"
+    return f"in use, on {_state.get('runtime', 'one thread (no OpenMP runtime found)')}"
 
 
 def set_threads(count: int) -> None:
