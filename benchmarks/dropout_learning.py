@@ -1,5 +1,5 @@
-"""Does the CPU dropout (NumPy PCG64 masks, `paddlefunnel.modeling.ops.cpu_dropout_scale`) learn as well as
-Paddle's own dropout kernel? Trains the demo's SQuAD v2.0 task once per (dropout, seed) and prints dev F1.
+"""Does the model's CPU dropout (`ops.Dropout`: the C kernel's counter-based masks, `cpu_kernels.dropout`, or NumPy
+PCG64 masks where the kernels are not built) learn as well as Paddle's own dropout kernel? Trains the demo's SQuAD v2.0 task once per (dropout, seed) and prints dev F1.
 
     .venv/bin/python benchmarks/dropout_learning.py --seeds 0 1 2 3 [--out dropout_learning.jsonl]
     .venv/bin/python benchmarks/dropout_learning.py --draws 150     # mean loss / gradient norm, fixed model
@@ -19,12 +19,12 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-DROPOUTS = ("paddle", "numpy")
+DROPOUTS = ("paddle", "ours")
 
 
 @contextmanager
 def dropout_in_use(dropout: str):
-    """"paddle": the model's Dropout layers run Paddle's kernel inside the block; "numpy": the model as shipped."""
+    """"paddle": the model's Dropout layers run Paddle's kernel inside the block; "ours": the model as shipped."""
     import paddle
     from paddlefunnel.modeling import ops
 

@@ -147,4 +147,5 @@ def test_to_static_with_known_length_uses_the_band(small_band):
                                       input_spec=[InputSpec([None, 27], "int64", name) for name in INPUT_NAMES])
         got = static(*inputs)[0].numpy()
     assert small_band, "the traced program did not use the banded form"
-    np.testing.assert_allclose(got, dynamic, atol=1e-6, rtol=0)
+    # the dynamic graph runs the C kernels, the program Paddle's ops: equal to fp32 rounding (1.0e-6 seen)
+    np.testing.assert_allclose(got, dynamic, atol=2e-6, rtol=0)

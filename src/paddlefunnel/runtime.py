@@ -105,11 +105,8 @@ def use_all_cpu_cores(threads: int | None = None) -> int:
     """
     import paddle
 
-    from .modeling import cpu_kernels
-
     count = threads or int(_USER_OMP_THREADS or 0) or len(os.sched_getaffinity(0)) or 1
     paddle.base.core.set_num_threads(count)
-    cpu_kernels.set_threads(count)  # the C training kernels use the same threads (modeling/cpu_kernels.py)
     paddle.set_flags({SERIAL_STATIC_FLAG: True})
     _CONFIGURED_THREADS[:] = [count]
     return count
@@ -119,6 +116,12 @@ SERIAL_STATIC_FLAG = "FLAGS_new_executor_serial_run"
 
 
 _CONFIGURED_THREADS: list[int] = []  # what use_all_cpu_cores set, for restore_cpu_threads
+
+
+def dynamic_graph_threads() -> int:
+    """The thread count Paddle's dynamic graph runs: what `use_all_cpu_cores` set, else Paddle's default of one.
+    The C kernels (modeling/cpu_kernels.py) run on the same number."""
+    return _CONFIGURED_THREADS[0] if _CONFIGURED_THREADS else 1
 
 
 def restore_cpu_threads() -> None:

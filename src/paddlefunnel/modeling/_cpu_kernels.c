@@ -1,10 +1,10 @@
-/* Fused, multi-threaded CPU kernels for dynamic-graph training (modeling/cpu_kernels.py loads them with ctypes).
+/* Fused, multi-threaded CPU kernels for the dynamic graph (modeling/cpu_kernels.py loads them with ctypes).
  *
  * Why they exist (benchmarks/RESULTS.md "Training step"): Paddle 3.3 runs its element-wise, copy and layer-norm
  * kernels on one thread, one full pass over memory per op, so in a training step on the CPU they take a third of
  * the time the matrix products take. Each function here does in one multi-threaded pass what took several Paddle
- * ops. All tensors are float32, dense, row-major; lengths are int64. Threads: OpenMP, as many as `pf_set_threads`
- * said (the dynamic graph's own count, see runtime.use_all_cpu_cores).
+ * ops. All tensors are float32, dense, row-major; lengths are int64. Threads: on the OpenMP runtime the loader
+ * hands over (`pf_set_runtime`), as many as `pf_set_threads` said (the dynamic graph's own count).
  *
  * Plain C on purpose: no Paddle or Python headers, so it builds in a second with any C compiler and does not
  * depend on Paddle's C++ ABI. Inner loops are compiled for AVX-512, AVX2 and baseline x86-64 and picked at load
@@ -55,8 +55,13 @@ static void pf_trampoline(void *data) {
     job->body(job->args, pf_thread_num(), pf_num_threads());
 }
 
-static void pf_run(pf_body_fn body, const void *args) {
-    if (pf_thread_count == 1 || !pf_parallel) {
+/* Below this many floats of work a call runs on the calling thread: waking the team costs more than it saves, and
+ * MKL's runtime then keeps the woken threads spinning for 200 ms on cores that others (PyTorch's threads in the
+ * same process, in the tests) need: the test suite, whose models are tiny, ran 2.5x slower without this. */
+#define PF_PARALLEL_MIN_WORK 65536
+
+static void pf_run(pf_body_fn body, const void *args, int64_t work) {
+    if (pf_thread_count == 1 || !pf_parallel || work < PF_PARALLEL_MIN_WORK) {
         body(args, 0, 1);
         return;
     }
@@ -107,7 +112,7 @@ void pf_layer_norm_forward(const float *x, const float *weight, const float *bia
                            float *rstd, int64_t rows, int64_t width, float epsilon) {
     struct layer_norm_args a = {.x = x, .weight = weight, .bias = bias, .y = y, .mean = mean, .rstd = rstd,
                                 .rows = rows, .width = width, .epsilon = epsilon};
-    pf_run(layer_norm_forward_body, &a);
+    pf_run(layer_norm_forward_body, &a, rows * width);
 }
 
 /* One row's input gradient; adds the row's share of the weight and bias gradients into the thread's sums. */
@@ -165,7 +170,7 @@ int pf_layer_norm_backward(const float *grad, const float *x, const float *weigh
     if (!partial) return -1;
     struct layer_norm_args a = {.grad = grad, .x = x, .weight = weight, .saved_mean = mean, .saved_rstd = rstd,
                                 .grad_x = grad_x, .partial = partial, .rows = rows, .width = width};
-    pf_run(layer_norm_backward_body, &a);
+    pf_run(layer_norm_backward_body, &a, rows * width);
     sum_partials(grad_weight, partial, threads, 2 * width, width);
     sum_partials(grad_bias, partial + width, threads, 2 * width, width);
     free(partial);
@@ -193,7 +198,7 @@ int pf_column_sum(const float *x, float *out, int64_t rows, int64_t width) {
     double *partial = calloc((size_t)threads * (size_t)width, sizeof(double));
     if (!partial) return -1;
     struct column_sum_args a = {x, partial, rows, width};
-    pf_run(column_sum_body, &a);
+    pf_run(column_sum_body, &a, rows * width);
     sum_partials(out, partial, threads, width, width);
     free(partial);
     return 0;
@@ -241,7 +246,7 @@ static void dropout_body(const void *raw, int t, int n) {
 /* y = x * keep / (1 - p), keep = (uniform(key, i) >= p). The same call on the output's gradient is the backward. */
 void pf_dropout(const float *x, float *y, int64_t count, uint64_t key, float p, float scale) {
     struct dropout_args a = {x, y, count, key, p, scale};
-    pf_run(dropout_body, &a);
+    pf_run(dropout_body, &a, count);
 }
 
 /* ---- the relative shift ------------------------------------------------------------------------------------- */
@@ -270,7 +275,7 @@ static void relative_shift_body(const void *raw, int t, int n) {
 void pf_relative_shift(const float *in, float *out, int64_t planes, int64_t n_chunks, int64_t chunk, int64_t width,
                        int64_t shift, int64_t q_len, int64_t keys) {
     struct shift_args a = {in, out, planes, n_chunks, chunk, width, shift, q_len, keys};
-    pf_run(relative_shift_body, &a);
+    pf_run(relative_shift_body, &a, planes * q_len * keys);
 }
 
 /* Gradient: rows never overlap (width - shift >= keys), so it is a scatter into a zeroed buffer, chunk by chunk. */
@@ -290,7 +295,7 @@ static void relative_shift_backward_body(const void *raw, int t, int n) {
 void pf_relative_shift_backward(const float *grad_out, float *grad_in, int64_t planes, int64_t n_chunks,
                                 int64_t chunk, int64_t width, int64_t shift, int64_t q_len, int64_t keys) {
     struct shift_args a = {grad_out, grad_in, planes, n_chunks, chunk, width, shift, q_len, keys};
-    pf_run(relative_shift_backward_body, &a);
+    pf_run(relative_shift_backward_body, &a, planes * n_chunks * chunk * width);
 }
 
 /* ---- a bias added to every row ------------------------------------------------------------------------------ */
@@ -315,7 +320,7 @@ static void add_bias_body(const void *raw, int t, int n) {
 /* y[r, :] = x[r, :] + bias (Paddle's broadcasting add is ~10x slower than a same-shape one on the CPU). */
 void pf_add_bias(const float *x, const float *bias, float *y, int64_t rows, int64_t width) {
     struct rows_args a = {x, bias, y, rows, width};
-    pf_run(add_bias_body, &a);
+    pf_run(add_bias_body, &a, rows * width);
 }
 
 /* ---- swapping the two middle axes (splitting and merging attention heads) ------------------------------------ */
@@ -341,7 +346,7 @@ static void swap_body(const void *raw, int t, int threads) {
 /* [outer, m, n, inner] -> [outer, n, m, inner]: [B, L, H, D] -> [B, H, L, D] splits heads, the reverse merges. */
 void pf_swap_middle(const float *x, float *y, int64_t outer, int64_t m, int64_t n, int64_t inner) {
     struct swap_args a = {x, y, outer, m, n, inner};
-    pf_run(swap_body, &a);
+    pf_run(swap_body, &a, outer * m * n * inner);
 }
 
 /* ---- exp, softmax and GELU ---------------------------------------------------------------------------------- */
@@ -390,7 +395,7 @@ static void softmax_body(const void *raw, int t, int n) {
 /* Softmax over the last axis of [rows, width]. */
 void pf_softmax(const float *x, float *y, int64_t rows, int64_t width) {
     struct rows_args a = {x, NULL, y, rows, width};
-    pf_run(softmax_body, &a);
+    pf_run(softmax_body, &a, rows * width);
 }
 
 PF_CLONES static void softmax_grad_row(const float *restrict grad, const float *restrict probs,
@@ -410,7 +415,7 @@ static void softmax_grad_body(const void *raw, int t, int n) {
 /* grad_x = probs * (grad - sum(grad * probs)) per row. */
 void pf_softmax_backward(const float *grad, const float *probs, float *grad_x, int64_t rows, int64_t width) {
     struct rows_args a = {grad, probs, grad_x, rows, width};
-    pf_run(softmax_grad_body, &a);
+    pf_run(softmax_grad_body, &a, rows * width);
 }
 
 /* The tanh approximation of GELU ("gelu_new"): 0.5 x (1 + tanh(u)), u = sqrt(2 / pi) (x + 0.044715 x^3), computed
@@ -448,12 +453,12 @@ static void gelu_grad_body(const void *raw, int t, int n) {
 
 void pf_gelu_tanh(const float *x, float *y, int64_t count) {
     struct rows_args a = {x, NULL, y, count, 1};
-    pf_run(gelu_body, &a);
+    pf_run(gelu_body, &a, count);
 }
 
 void pf_gelu_tanh_backward(const float *grad, const float *x, float *grad_x, int64_t count) {
     struct rows_args a = {grad, x, grad_x, count, 1};
-    pf_run(gelu_grad_body, &a);
+    pf_run(gelu_grad_body, &a, count);
 }
 
 /* ---- strided row copies (concatenation and its gradient) ---------------------------------------------------- */
@@ -474,5 +479,5 @@ static void copy_rows_body(const void *raw, int t, int n) {
  * (Paddle's concat along the last axis copies small pieces one by one, on one thread), or its gradient's slice. */
 void pf_copy_rows(const float *from, int64_t from_stride, float *to, int64_t to_stride, int64_t rows, int64_t width) {
     struct copy_args a = {from, to, from_stride, to_stride, rows, width};
-    pf_run(copy_rows_body, &a);
+    pf_run(copy_rows_body, &a, rows * width);
 }

@@ -1,17 +1,19 @@
-"""Fused, multi-threaded CPU kernels for dynamic-graph training: layer norm, dropout, the relative shift and a
-bias's gradient, each one pass over memory on every thread Paddle's math uses (C source: `_cpu_kernels.c`).
+"""Fused, multi-threaded CPU kernels for the dynamic graph (C source: `_cpu_kernels.c`): layer norm, dropout, the
+relative shift, a bias's addition and gradient, head split / merge, softmax, GELU (tanh form) and concatenation,
+each one pass over memory, forward and backward, on as many threads as Paddle's math uses.
 
-Why: Paddle 3.3 runs these ops on one thread, as several passes (measured, RESULTS.md "Training step": with the
-copies and element-wise ops of the attention they took 0.8 s of a 2.5 s training step at 8 x 128, while the
-matrix products ran at the machine's ceiling). The C library is built by `pip install` (setup.py: an optional
-extension, so a machine without a C compiler still installs) and loaded here with ctypes; it has no Paddle or
-Python headers in it. Where it is missing, `available()` is False and the model runs Paddle's own ops (the
-results agree to fp32 rounding: tests/test_cpu_kernels.py); `paddlefunnel --version` says which.
+Why: Paddle 3.3 runs these ops on one thread, often as several passes (measured, RESULTS.md "Training step": they
+took about 0.8 s of a 2.5 s training step at 8 x 128 and 4.7 s of 12 s at 8 x 512, while the matrix products ran
+near the machine's ceiling). The C library is built by `pip install` (setup.py: an optional extension, so a machine
+without a C compiler still installs) and loaded here with ctypes; it includes no Paddle or Python headers. Where it
+is missing, `available()` is False and the model runs Paddle's own ops (the results agree to fp32 rounding:
+tests/test_cpu_kernels.py); `paddlefunnel --version` says which.
 
 Threads: the kernels run on the OpenMP runtime Paddle's MKL already uses (its libiomp5), with the thread count
-`runtime.use_all_cpu_cores` gives Paddle (1 otherwise, Paddle's own default). Measured, a layer norm of
-[4096, 768] right after a matrix product: 4 ms more with GNU OpenMP's threads competing against MKL's spinning ones
-than on MKL's own runtime (and 14 ms more on a second run).
+`runtime.use_all_cpu_cores` gives Paddle (1 otherwise, Paddle's own default; `runtime.dynamic_graph_threads`).
+Measured, a [4096, 768] layer norm (forward + backward, 2 ms alone) right after a [1024, 768] x [768, 3072] matrix
+product: 14 ms more than the two alone on GNU OpenMP's threads (MKL's keep spinning for 200 ms after each call and
+the two pools fight over the two cores), 1-2 ms more on MKL's own runtime.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import paddle
+
+from ..runtime import dynamic_graph_threads
 
 Tensor = paddle.Tensor
 
@@ -63,15 +67,20 @@ def library_path() -> Path | None:
     return None
 
 
+_RUNTIME_FUNCTIONS = ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads")
+
+
 def _openmp_runtime() -> ctypes.CDLL | None:
     """The OpenMP runtime Paddle loaded for MKL (libiomp5 in Paddle's `libs`), else GNU OpenMP, else None."""
     bundled = Path(paddle.__file__).resolve().parent / "libs" / "libiomp5.so"
     for candidate in (str(bundled) if bundled.is_file() else None, ctypes.util.find_library("gomp")):
         if candidate:
             try:
-                return ctypes.CDLL(candidate)
+                runtime = ctypes.CDLL(candidate)
             except OSError:
                 continue
+            if all(hasattr(runtime, name) for name in _RUNTIME_FUNCTIONS):
+                return runtime
     return None
 
 
@@ -80,27 +89,36 @@ def _load() -> ctypes.CDLL | None:
     if path is None:
         _state["why"] = "not built (pip install needs a C compiler for it)"
         return None
-    lib = ctypes.CDLL(str(path))
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError as err:
+        _state["why"] = f"{path.name} does not load ({err}; reinstall paddlefunnel)"
+        return None
+    if not hasattr(lib, "pf_abi_version") or lib.pf_abi_version() != ABI_VERSION:
+        _state["why"] = f"{path.name} is from another version (reinstall paddlefunnel)"
+        return None
     for name, (argtypes, restype) in _SIGNATURES.items():
         function = getattr(lib, name)
         function.argtypes, function.restype = argtypes, restype
-    if lib.pf_abi_version() != ABI_VERSION:
-        _state["why"] = f"{path.name} is from another version (reinstall paddlefunnel)"
-        return None
     runtime = _openmp_runtime()
     if runtime is not None:
-        lib.pf_set_runtime(*(ctypes.cast(getattr(runtime, name), _POINTER).value
-                             for name in ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads")))
+        lib.pf_set_runtime(*(ctypes.cast(getattr(runtime, name), _POINTER).value for name in _RUNTIME_FUNCTIONS))
         _state["runtime"] = Path(runtime._name).name
-    lib.pf_set_threads(_state.get("threads", 1))
     return lib
 
 
 def library() -> ctypes.CDLL | None:
-    """The loaded kernel library (loaded on first use), or None where it is not available."""
+    """The loaded kernel library (loaded on first use), or None where it is not available; its thread count
+    follows the dynamic graph's (`runtime.dynamic_graph_threads`, checked on every call: the CLI and tests set
+    it after the library is loaded)."""
     if "library" not in _state:
         _state["library"] = _load()
-    return _state["library"]
+    lib = _state["library"]
+    threads = dynamic_graph_threads()
+    if lib is not None and _state.get("threads") != threads:
+        lib.pf_set_threads(threads)
+        _state["threads"] = threads
+    return lib
 
 
 def available() -> bool:
@@ -113,14 +131,6 @@ def describe() -> str:
     if lib is None:
         return f"not in use: {_state.get('why', 'unknown')}; Paddle's own ops run instead"
     return f"in use, on {_state.get('runtime', 'one thread (no OpenMP runtime found)')}"
-
-
-def set_threads(count: int) -> None:
-    """The kernels' thread count (runtime.use_all_cpu_cores passes Paddle's)."""
-    _state["threads"] = count
-    lib = _state.get("library")
-    if lib is not None:
-        lib.pf_set_threads(count)
 
 
 @contextlib.contextmanager
@@ -355,6 +365,9 @@ def _as_rows(shape: list[int], axis: int) -> tuple[int, int]:
 class _Concat(paddle.autograd.PyLayer):
     @staticmethod
     def forward(ctx, axis: int, *tensors: Tensor) -> Tensor:
+        # Which inputs want a gradient, read before `_dense`: a copy made inside forward never wants one (PyLayer
+        # forwards run without autograd), and a missing gradient for an input that needs one reads as garbage.
+        wanted = [not t.stop_gradient for t in tensors]
         tensors = [_dense(t) for t in tensors]
         shape = list(tensors[0].shape)
         shape[axis] = sum(t.shape[axis] for t in tensors)
@@ -365,7 +378,7 @@ class _Concat(paddle.autograd.PyLayer):
             width = _as_rows(tensor.shape, axis)[1]
             library().pf_copy_rows(_address(tensor), width, _address(out) + 4 * offset, total, rows, width)
             offset += width
-        ctx.axis, ctx.shapes, ctx.wanted = axis, [t.shape for t in tensors], [not t.stop_gradient for t in tensors]
+        ctx.axis, ctx.shapes, ctx.wanted = axis, [t.shape for t in tensors], wanted
         return out
 
     @staticmethod

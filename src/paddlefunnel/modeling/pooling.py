@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import paddle
 
-from .ops import concat, known_length
+from .ops import known_length
 
 Tensor = paddle.Tensor
 _TO_END = 2**31 - 1  # slice end meaning "to the end of the axis"
@@ -54,7 +54,9 @@ def _keep_cls_apart(tensor: Tensor, axis: int, truncate_seq: bool) -> Tensor:
     """[c, x1, ..., xn] -> [c, c, x1, ..., x(n-1)] (or ..., xn without truncation) along `axis`."""
     cls = paddle.slice(tensor, axes=[axis], starts=[0], ends=[1])
     body = paddle.slice(tensor, axes=[axis], starts=[0], ends=[-1]) if truncate_seq else tensor
-    return concat([cls, body], axis)
+    # paddle.concat, not ops.concat: the C kernel's concat here gave wrong gradients under non-reentrant
+    # recomputation (tests/test_engine.py), for a reason not found; pooling's concatenations are not hot.
+    return paddle.concat([cls, body], axis=axis)
 
 
 def _every_other(tensor: Tensor, start: int) -> Tensor:
@@ -74,7 +76,7 @@ def pool_sequence(tensor: Tensor, mode: str, separate_cls: bool, truncate_seq: b
     first = _every_other(tensor, 0)
     # Window partners; a lone last token (odd length) is paired with itself, which gives exactly itself for
     # mean, max and min. Written without a branch on the length, which may be unknown (to_static).
-    second = _every_other(concat([tensor, tensor[:, -1:]], 1), 1)
+    second = _every_other(paddle.concat([tensor, tensor[:, -1:]], axis=1), 1)
     if mode == "mean":
         return (first + second) * 0.5
     if mode == "max":
@@ -116,5 +118,5 @@ def upsample(hidden: Tensor, stride: int, target_len, separate_cls: bool, trunca
     if truncate_seq:
         # Tokens dropped by truncation before pooling have no compressed source: they get zeros here
         # (the decoder's residual from the first block still carries them).
-        repeated = concat([repeated, paddle.zeros_like(repeated[:, : stride - 1])], 1)
-    return concat([cls, repeated[:, : target_len - 1]], 1)
+        repeated = paddle.concat([repeated, paddle.zeros_like(repeated[:, : stride - 1])], axis=1)
+    return paddle.concat([cls, repeated[:, : target_len - 1]], axis=1)
