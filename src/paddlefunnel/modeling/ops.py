@@ -232,7 +232,7 @@ class LayerNorm(nn.LayerNorm):
     def forward(self, x: Tensor) -> Tensor:
         if self.weight is None or self.bias is None:
             return super().forward(x)
-        if cpu_kernels.applies(x, self.weight, self.bias):
+        if len(self._normalized_shape) == 1 and cpu_kernels.applies(x, self.weight, self.bias):
             return cpu_kernels.layer_norm(x, self.weight, self.bias, self._epsilon)
         if _wants_fast_grad(x, self.weight, self.bias):
             return _LayerNormFunction.apply(x, self.weight, self.bias, self._epsilon)
