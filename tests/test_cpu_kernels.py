@@ -4,6 +4,9 @@ on one thread whatever the count, so each kernel gets at least one case above th
 
 from __future__ import annotations
 
+import ctypes.util
+from pathlib import Path
+
 import numpy as np
 import paddle
 import paddle.nn.functional as F
@@ -207,6 +210,11 @@ def test_add_bias_forward_and_its_gradient_equal_paddles(threads):
     _assert_kernel_matches(add_bias, lambda a, b: a + b, [x, bias], 5e-5, 1e-5)
 
 
+def test_concat_refuses_shapes_that_differ_off_its_axis():
+    with pytest.raises(ValueError, match=r"axis 1: shapes \[\[2, 3, 4\], \[2, 3, 5\]\] differ"):
+        cpu_kernels.concat([paddle.ones([2, 3, 4]), paddle.ones([2, 3, 5])], 1)
+
+
 def test_concat_gives_gradients_to_strided_and_constant_inputs(threads):
     rng = np.random.default_rng(7)
     base = _leaf(rng.standard_normal((3, 6, 4)).astype("float32"))
@@ -237,3 +245,6 @@ def test_without_the_built_library_the_model_runs_paddles_ops(monkeypatch, tmp_p
     monkeypatch.setattr(cpu_kernels, "_state", {})
     monkeypatch.setattr(cpu_kernels, "library_path", lambda: broken)
     assert not cpu_kernels.available() and "does not load" in cpu_kernels.describe()
+    monkeypatch.setattr(cpu_kernels, "_state", {})
+    monkeypatch.setattr(cpu_kernels, "library_path", lambda: Path(ctypes.util.find_library("m")))  # no pf_abi_version
+    assert not cpu_kernels.available() and "from another version" in cpu_kernels.describe()

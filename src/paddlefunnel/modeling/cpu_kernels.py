@@ -400,4 +400,7 @@ class _Concat(paddle.autograd.PyLayer):
 def concat(tensors: list[Tensor], axis: int) -> Tensor:
     """paddle.concat(tensors, axis) for same-shaped (but for `axis`) float32 tensors, as one strided copy each."""
     axis = axis % tensors[0].ndim
+    others = [shape[:axis] + shape[axis + 1:] for shape in (list(t.shape) for t in tensors)]
+    if any(other != others[0] for other in others):  # the copies would read past the smaller inputs
+        raise ValueError(f"concat along axis {axis}: shapes {[list(t.shape) for t in tensors]} differ on another axis")
     return _Concat.apply(axis, *tensors)
