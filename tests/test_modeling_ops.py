@@ -101,3 +101,33 @@ def test_linear_without_gradients_equals_paddles():
         got, expected = ours(x), native(x)
     assert got.shape == [3, 5, 4]
     np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["mean", "max", "min"])
+def test_pooling_gather_path_equals_the_slicing_path(mode, monkeypatch):
+    """The dynamic graph pools by gathering each window's two members; the slicing path (what programs with an
+    unknown length run) must give the same values and gradients for every length and option."""
+    from paddlefunnel.modeling import pooling
+
+    rng = np.random.default_rng(0)
+    for length in range(1, 12):
+        for separate_cls in (True, False):
+            for truncate_seq in (True, False):
+                data = rng.standard_normal((2, length, 3)).astype("float32")
+                data[:, 1::3] = data[:, 0::3][:, : data[:, 1::3].shape[1]]  # ties, for max / min
+                upstream = None
+                results = []
+                for gather in (True, False):
+                    monkeypatch.setattr(pooling, "in_dynamic_graph", lambda gather=gather: gather)
+                    x = paddle.to_tensor(data, stop_gradient=False)
+                    out = pooling.pool_sequence(x, mode, separate_cls, truncate_seq)
+                    if upstream is None:
+                        upstream = paddle.to_tensor(rng.standard_normal(out.shape).astype("float32"))
+                    (out * upstream).sum().backward()
+                    results.append((out.numpy(), x.grad.numpy()))
+                (out_g, grad_g), (out_s, grad_s) = results
+                case = (length, separate_cls, truncate_seq)
+                np.testing.assert_array_equal(out_g, out_s, err_msg=str(case))
+                np.testing.assert_allclose(grad_g, grad_s, rtol=1e-6, atol=1e-7, err_msg=str(case))
+                expected_len = pooling.pooled_length(length, separate_cls, truncate_seq)
+                assert out_g.shape == (2, expected_len, 3), case
