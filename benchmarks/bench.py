@@ -361,7 +361,9 @@ def matmul_ceiling(repeats: int = 5) -> float:
 
 def case_flops(case: Case) -> float:
     config = FunnelConfig.from_preset(case.preset)
-    forward = funnel_cost(config, case.seq_len, decoder=case.architecture == "FunnelModel", batch=BATCH).flops
+    # The train step's FunnelForSequenceClassification runs its last layer for <cls> alone (first_token_only).
+    forward = funnel_cost(config, case.seq_len, decoder=case.architecture == "FunnelModel", batch=BATCH,
+                          first_token_only=case.kind == "training").flops
     return 3 * forward if case.kind == "training" else forward  # backward ~ 2 x forward
 
 

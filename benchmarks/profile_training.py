@@ -6,8 +6,9 @@ and rate. The measurements behind RESULTS.md "Training step" (issue #16).
 
 Run it once with OMP_NUM_THREADS=1 and once with 2 and compare the rows: an operator that takes the same time at
 both runs on one thread. Matrix products are Paddle's `matmul` forward ops plus their gradient nodes; their rate
-is three times the forward FLOPs (`paddlefunnel.modeling.flops`) over their profiled time per step. Dropout masks
-are drawn with NumPy (`modeling.ops.cpu_dropout_scale`) and do not appear in the table.
+is three times the forward FLOPs (`paddlefunnel.modeling.flops`) over their profiled time per step. The C kernels
+(`modeling.cpu_kernels`) appear as their autograd nodes (`GradNodePyLayer_...`) in backward; their forward calls are
+not operators and appear only in the unprofiled step's time.
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ from paddle import profiler  # noqa: E402
 MATRIX_PRODUCTS = ("matmul dygraph", "Global_MatmulGradNode")
 
 
-def operator_times(prof: profiler.Profiler) -> dict[str, float]:
-    """Operator name -> total CPU milliseconds over the profiled steps (the data behind `Profiler.summary`'s table)."""
+def operator_times(prof: profiler.Profiler) -> dict[str, tuple[float, int]]:
+    """Operator name -> (total CPU milliseconds, calls) over the profiled steps (the data behind
+    `Profiler.summary`'s table)."""
     from paddle.profiler.profiler_statistic import StatisticData
 
     data = StatisticData(prof.profiler_result.get_data(), prof.profiler_result.get_extra_info())
-    return {name: item.cpu_time / 1e6 for name, item in data.event_summary.items.items()}
+    return {name: (item.cpu_time / 1e6, item.call) for name, item in data.event_summary.items.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             times = operator_times(prof)
         finally:
             os.chdir(here)
-    per_step = {name: ms / args.steps for name, ms in times.items()}
+    per_step = {name: ms / args.steps for name, (ms, _) in times.items()}
+    calls = {name: count / args.steps for name, (_, count) in times.items()}
     total = sum(per_step.values())
     matmul_ms = sum(per_step.get(name, 0.0) for name in MATRIX_PRODUCTS)
     rate = case_flops(case) / (matmul_ms / 1e3) / 1e9
@@ -74,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{total / 1e3:.2f} s per step, matrix products {matmul_ms / 1e3:.2f} s ({100 * matmul_ms / total:.0f}%, "
           f"{rate:.0f} GFLOP/s), everything else {(total - matmul_ms) / 1e3:.2f} s")
     for name, ms in sorted(per_step.items(), key=lambda item: -item[1])[: args.top]:
-        print(f"  {name:50s} {ms:9.1f} ms per step  {100 * ms / total:5.1f}%")
+        print(f"  {name:50s} {ms:9.1f} ms per step  {100 * ms / total:5.1f}%  {calls[name]:6.0f} calls")
     return 0
 
 

@@ -98,3 +98,50 @@ def test_short_sequences_match_reference_where_it_runs(separate_cls):
         np.testing.assert_allclose(got, expected, atol=FORWARD_TOLERANCE, rtol=0)
         compared += 1
     assert compared >= 5
+
+
+CLS_ONLY_HEADS = ("FunnelForSequenceClassification", "FunnelForMultipleChoice")
+CLS_ONLY_OPTIONS = ("default", "factorized", "no_separate_cls", "no_pool_q_only", "block_repeats",
+                    "four_blocks", "pad_token_id")
+
+
+@pytest.mark.parametrize("option", CLS_ONLY_OPTIONS)
+@pytest.mark.parametrize("head", CLS_ONLY_HEADS)
+def test_sentence_heads_without_per_position_outputs_match_reference(head, option):
+    """Without hidden states or attentions the sentence-level heads run their last layer for <cls> alone: logits,
+    loss and every parameter gradient still equal the reference's full computation."""
+    config = tiny(**OPTIONS[option], **HEAD_EXTRAS.get(head, {}))
+    report = run_case(head, config, per_position_outputs=False)
+    assert report.max_forward <= FORWARD_TOLERANCE, report.worst()
+    assert report.max_backward <= BACKWARD_TOLERANCE, report.worst()
+    assert {"logits", "loss"} <= set(report.forward)
+    assert not any(k.startswith(("hidden_states.", "attentions.")) for k in report.forward)
+    last_layer = f"funnel.encoder.blocks.{len(config['block_sizes']) - 1}.{config['block_sizes'][-1] - 1}"
+    assert f"grad.{last_layer}.ffn.linear_1.weight" in report.backward
+
+
+@pytest.mark.parametrize("option", ["default", "no_separate_cls", "block_repeats", "no_pool_q_only"])
+def test_first_token_only_returns_the_first_position(option):
+    """FunnelBaseModel(first_token_only=True): [B, 1, D], equal to row 0 of the full output; the last layer's query
+    side runs on one position exactly when separate_cls allows it."""
+    import paddle
+
+    from paddlefunnel.modeling.attention import FunnelRelMultiheadAttention
+
+    reference = make_reference_model("FunnelBaseModel", tiny(**OPTIONS[option]))
+    ours = convert_reference_model(reference)
+    ours.eval()
+    ids = paddle.to_tensor(np.random.default_rng(5).integers(1, 64, (3, 19)))
+    full = ours(ids).last_hidden_state.numpy()
+    query_lengths = []
+    hook = ours.encoder.blocks[-1][-1].attention.register_forward_post_hook(
+        lambda layer, inputs, output: query_lengths.append(inputs[0].shape[1]))
+    assert isinstance(ours.encoder.blocks[-1][-1].attention, FunnelRelMultiheadAttention)
+    first = ours(ids, first_token_only=True).last_hidden_state.numpy()
+    hook.remove()
+    assert first.shape == (3, 1, full.shape[-1])
+    np.testing.assert_allclose(first[:, 0], full[:, 0], atol=FORWARD_TOLERANCE, rtol=0)
+    assert query_lengths[-1] == (1 if OPTIONS[option].get("separate_cls", True) else full.shape[1])
+    with_states = ours(ids, first_token_only=True, output_hidden_states=True)
+    assert with_states.last_hidden_state.shape == [3, 1, full.shape[-1]]
+    assert with_states.hidden_states[-1].shape == list(full.shape)

@@ -157,11 +157,16 @@ def _relative_diff(ref_grad: np.ndarray, our_grad: np.ndarray, model_scale: floa
     return worst / scale, mean / scale
 
 
-def compare_models(reference, model, batch: dict[str, np.ndarray], seed: int = 0) -> ParityReport:
-    """Forward (all outputs, hidden states, attentions, loss) and backward (every gradient) differences."""
+def compare_models(reference, model, batch: dict[str, np.ndarray], seed: int = 0,
+                   per_position_outputs: bool = True) -> ParityReport:
+    """Forward (all outputs, hidden states, attentions, loss) and backward (every gradient) differences.
+
+    `per_position_outputs=False` asks for neither hidden states nor attentions: the path users' training and
+    inference take (sentence-level heads then run their last layer for <cls> alone).
+    """
     torch, _ = require_reference()
     report = ParityReport(type(reference).__name__)
-    flags = {"output_hidden_states": True, "output_attentions": True}
+    flags = {"output_hidden_states": per_position_outputs, "output_attentions": per_position_outputs}
 
     # Pass 1, from token ids: outputs, loss and parameter gradients.
     reference.zero_grad()
@@ -215,11 +220,13 @@ def compare_models(reference, model, batch: dict[str, np.ndarray], seed: int = 0
     return report
 
 
-def run_case(class_name: str, config_kwargs: dict[str, Any], seed: int = 0, **batch_kwargs) -> ParityReport:
+def run_case(class_name: str, config_kwargs: dict[str, Any], seed: int = 0, per_position_outputs: bool = True,
+             **batch_kwargs) -> ParityReport:
     """One random reference model, converted, compared on a padded sentence-pair batch."""
     reference = make_reference_model(class_name, config_kwargs, seed)
     ours = convert_reference_model(reference)
-    return compare_models(reference, ours, sample_batch(ours.config, class_name, seed=seed, **batch_kwargs), seed)
+    batch = sample_batch(ours.config, class_name, seed=seed, **batch_kwargs)
+    return compare_models(reference, ours, batch, seed, per_position_outputs=per_position_outputs)
 
 
 def format_table(rows: list[tuple[str, ParityReport]]) -> str:

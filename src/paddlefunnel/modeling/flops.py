@@ -27,12 +27,14 @@ BERT_TOKEN_TYPES = 2
 
 @dataclass(frozen=True)
 class LayerShape:
-    """One application of an attention + FFN layer: query length, key length, relative-shift `shift`."""
+    """One application of an attention + FFN layer: query length, key length, relative-shift `shift`;
+    `cls_query`: the <cls> query alone, without position term (the last layer under `first_token_only`)."""
 
     where: str
     q_len: int
     k_len: int
     shift: int = 1
+    cls_query: bool = False
 
 
 @dataclass
@@ -78,7 +80,9 @@ def attention_layer_flops(config: FunnelConfig, shape: LayerShape, batch: int = 
     d_model, heads, d_head, d_inner = config.d_model, config.n_head, config.d_head, config.d_inner
     width = heads * d_head
     lq, lk = shape.q_len, shape.k_len
-    if config.attention_type == "factorized":
+    if shape.cls_query:
+        position = 0
+    elif config.attention_type == "factorized":
         # queries into sinusoid space, then two [Lq, d_model] x [d_model, Lk] products per head
         position = batch * (2 * heads * lq * d_head * d_model + 2 * 2 * heads * lq * lk * d_model)
     else:
@@ -104,10 +108,16 @@ def _check_sizes(seq_len: int, batch: int) -> None:
         raise InputError(f"seq_len={seq_len}, batch={batch}: expected positive numbers")
 
 
-def funnel_cost(config: FunnelConfig, seq_len: int, decoder: bool = True, batch: int = 1) -> Cost:
-    """FunnelModel (decoder=True) or FunnelBaseModel (decoder=False) on `batch` sequences of `seq_len` tokens."""
+def funnel_cost(config: FunnelConfig, seq_len: int, decoder: bool = True, batch: int = 1,
+                first_token_only: bool = False) -> Cost:
+    """FunnelModel (decoder=True) or FunnelBaseModel (decoder=False) on `batch` sequences of `seq_len` tokens;
+    `first_token_only`: FunnelBaseModel as the sentence-level heads run it (the last layer for <cls> alone where
+    that is exact, see `FunnelEncoder.forward`)."""
     _check_sizes(seq_len, batch)
-    shapes = encoder_layer_shapes(config, seq_len) + (decoder_layer_shapes(config, seq_len) if decoder else [])
+    shapes = encoder_layer_shapes(config, seq_len)
+    if first_token_only and not decoder and config.separate_cls:
+        shapes[-1] = LayerShape(shapes[-1].where, 1, shapes[-1].k_len, shapes[-1].shift, cls_query=True)
+    shapes += decoder_layer_shapes(config, seq_len) if decoder else []
     parts: dict[str, int] = {}
     for shape in shapes:
         _add(parts, attention_layer_flops(config, shape, batch))

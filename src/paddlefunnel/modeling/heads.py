@@ -34,7 +34,8 @@ def _finish(output, return_dict: bool | None, config: FunnelConfig):
     return output if (config.return_dict if return_dict is None else return_dict) else output.to_tuple()
 
 
-def _body_outputs(body, input_ids, attention_mask, token_type_ids, inputs_embeds, output_attentions, output_hidden_states):
+def _body_outputs(body, input_ids, attention_mask, token_type_ids, inputs_embeds, output_attentions, output_hidden_states,
+                  **options):
     return body(
         input_ids,
         attention_mask=attention_mask,
@@ -43,6 +44,7 @@ def _body_outputs(body, input_ids, attention_mask, token_type_ids, inputs_embeds
         output_attentions=output_attentions,
         output_hidden_states=output_hidden_states,
         return_dict=True,
+        **options,
     )
 
 
@@ -139,7 +141,7 @@ class FunnelForSequenceClassification(FunnelPreTrainedModel):
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None, labels=None,
                 output_attentions=None, output_hidden_states=None, return_dict=None):
         out = _body_outputs(self.funnel, input_ids, attention_mask, token_type_ids, inputs_embeds,
-                            output_attentions, output_hidden_states)
+                            output_attentions, output_hidden_states, first_token_only=True)
         logits = self.classifier(out.last_hidden_state[:, 0])
         loss = None
         if labels is not None:
@@ -170,7 +172,7 @@ class FunnelForMultipleChoice(FunnelPreTrainedModel):
             return None if t is None else t.flatten(0, 1)  # [B, C, ...] -> [B*C, ...]
 
         out = _body_outputs(self.funnel, flat(input_ids), flat(attention_mask), flat(token_type_ids),
-                            flat(inputs_embeds), output_attentions, output_hidden_states)
+                            flat(inputs_embeds), output_attentions, output_hidden_states, first_token_only=True)
         logits = self.classifier(out.last_hidden_state[:, 0]).reshape([-1, num_choices])
         loss = None
         if labels is not None:

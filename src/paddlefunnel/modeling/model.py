@@ -144,7 +144,11 @@ class FunnelBaseModel(FunnelPreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        first_token_only: bool = False,
     ):
+        """`first_token_only` (not in the reference): `last_hidden_state` holds the first position only, [B, 1, D],
+        and the last layer skips the work the other positions need where that is exact (`FunnelEncoder.forward`);
+        what the sentence-level heads use."""
         config = self.config
         embedded, attention_mask, token_type_ids = self._embed(input_ids, attention_mask, token_type_ids, inputs_embeds)
         return self.encoder(
@@ -154,6 +158,7 @@ class FunnelBaseModel(FunnelPreTrainedModel):
             output_attentions=_flag(output_attentions, config.output_attentions),
             output_hidden_states=_flag(output_hidden_states, config.output_hidden_states),
             return_dict=_flag(return_dict, config.return_dict),
+            first_token_only=first_token_only,
         )
 
 
