@@ -145,3 +145,34 @@ def test_first_token_only_returns_the_first_position(option):
     with_states = ours(ids, first_token_only=True, output_hidden_states=True)
     assert with_states.last_hidden_state.shape == [3, 1, full.shape[-1]]
     assert with_states.hidden_states[-1].shape == list(full.shape)
+
+
+@pytest.mark.parametrize("option", ["default", "factorized"])
+def test_cls_only_last_layer_leaves_no_parameter_without_gradient(option):
+    """Parameters the <cls>-only layer does not need still get (zero) gradients, as in the full computation:
+    DataParallel's all-reduce waits for every parameter, and AdamW must treat them alike."""
+    import paddle
+
+    from paddlefunnel import FunnelConfig, FunnelForSequenceClassification
+
+    paddle.seed(0)
+    model = FunnelForSequenceClassification(FunnelConfig(**tiny(**OPTIONS[option], num_labels=3)))
+    ids = paddle.to_tensor(np.random.default_rng(1).integers(1, 64, (2, 13)))
+    model(ids, labels=paddle.to_tensor([0, 2])).loss.backward()
+    missing = [name for name, p in model.named_parameters() if p.grad is None]
+    assert missing == []
+    last = model.funnel.encoder.blocks[-1][-1].attention
+    assert float(paddle.abs(last.r_kernel.grad).max()) == 0.0
+
+
+def test_cls_query_needs_separate_cls():
+    import paddle
+
+    from paddlefunnel import FunnelConfig, FunnelBaseModel
+
+    model = FunnelBaseModel(FunnelConfig(**tiny(separate_cls=False)))
+    attention = model.encoder.blocks[-1][-1].attention
+    hidden = paddle.randn([2, 5, 16])
+    inputs = model.encoder.attention_structure.init_inputs(hidden, None, None)
+    with pytest.raises(ValueError, match="separate_cls"):
+        attention(hidden[:, :1], hidden, hidden, inputs, cls_query=True)
