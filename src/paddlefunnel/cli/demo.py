@@ -35,10 +35,14 @@ DEMO_MODEL = {"model_type": "funnel", "vocab_size": 1000, "block_sizes": [1, 1, 
               "d_head": 16, "d_inner": 128, "num_decoder_layers": 1}
 # Question answering needs a little more capacity to learn when a question has no answer.
 DEMO_QA_MODEL = {**DEMO_MODEL, "block_sizes": [2, 1, 1], "d_model": 96, "d_head": 24, "d_inner": 192}
+NO_DROPOUT = {"hidden_dropout": 0.0, "attention_dropout": 0.0, "activation_dropout": 0.0}
 # Multiple choice reads the encoder only (no decoder); without dropout a model this small learns to match options
 # against the article several times faster (measured: 60% after 2 epochs with the default 0.1).
-DEMO_MC_MODEL = {**DEMO_MODEL, "num_decoder_layers": 0, "hidden_dropout": 0.0, "attention_dropout": 0.0,
-                 "activation_dropout": 0.0}
+DEMO_MC_MODEL = {**DEMO_MODEL, "num_decoder_layers": 0, **NO_DROPOUT}
+# The classifier, trained from scratch for 7 epochs, learns the task whatever the seed without dropout (dev accuracy
+# 1.000 / 0.998 / 0.990 for seeds 0-2); with the default 0.1 the result was a draw (0.780 / 0.905 / 0.995 / 0.980
+# for seeds 0-3, measured 2026-12-08).
+DEMO_GLUE_MODEL = {**DEMO_MODEL, **NO_DROPOUT}
 DEMO_NER_MAX_SEQ_LENGTH = 32  # with the demo vocabulary a synthetic sentence is at most 29 pieces: one window
 DEMO_VOCAB_SIZE = 256  # the built-in corpus supports about 260 WordPiece tokens
 
@@ -124,7 +128,7 @@ def demo_glue(out_dir: Path, tokenizer_dir: Path, epochs: float = 7, n_train: in
     _step(f"GLUE format: a synthetic {SYNTHETIC_GLUE_TASK}-layout task, tiny Funnel trained from scratch")
     data_dir = out_dir / "glue_data"
     write_synthetic_glue(data_dir, n_train=n_train, n_dev=400, n_test=400, seed=0)
-    config_file, args = _tiny_run(out_dir, "glue", DEMO_MODEL, 2e-3, 32, epochs)
+    config_file, args = _tiny_run(out_dir, "glue", DEMO_GLUE_MODEL, 2e-3, 32, epochs)
     run_dir = Path(args.output_dir)
     start = time.perf_counter()
     summary = train_glue(SYNTHETIC_GLUE_TASK, str(data_dir), args, str(config_file), tokenizer=str(tokenizer_dir),
