@@ -40,8 +40,8 @@ NO_DROPOUT = {"hidden_dropout": 0.0, "attention_dropout": 0.0, "activation_dropo
 # against the article several times faster (measured: 60% after 2 epochs with the default 0.1).
 DEMO_MC_MODEL = {**DEMO_MODEL, "num_decoder_layers": 0, **NO_DROPOUT}
 # The classifier, trained from scratch for 7 epochs, learns the task whatever the seed without dropout (dev accuracy
-# 1.000 / 0.998 / 0.990 for seeds 0-2); with the default 0.1 the result was a draw (0.780 / 0.905 / 0.995 / 0.980
-# for seeds 0-3, measured 2026-12-08).
+# 1.000 / 0.998 / 0.990 for seeds 0-2 on one thread, 0.995 for seed 0 in `make demo`); with the default 0.1 the
+# result was a draw (0.780 / 0.905 / 0.995 / 0.980 for seeds 0-3; measured 2026-12-08).
 DEMO_GLUE_MODEL = {**DEMO_MODEL, **NO_DROPOUT}
 DEMO_NER_MAX_SEQ_LENGTH = 32  # with the demo vocabulary a synthetic sentence is at most 29 pieces: one window
 DEMO_VOCAB_SIZE = 256  # the built-in corpus supports about 260 WordPiece tokens
