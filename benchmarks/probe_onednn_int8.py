@@ -46,6 +46,7 @@ from paddle.quantization.observers import AbsmaxObserver
 
 from paddlefunnel import FunnelConfig, FunnelForSequenceClassification
 from paddlefunnel.deploy import export
+from paddlefunnel.deploy.runners import PROGRAM_NAME, inference_config
 from paddlefunnel.modeling import ops as funnel_ops  # its Linear subclasses nn.Linear
 from paddlefunnel.modeling.auto import load_model
 from paddlefunnel.modeling.inputs import sample_batch
@@ -168,21 +169,18 @@ def quantize(model, calib_feeds, forward, remain_weight: bool):
 
 
 # ---------------------------------------------------------------------------------------------- inference
-def predictor(path_prefix: str, int8: bool, threads: int, debug: bool, opt_dir: str, deleted=()):
-    config = inference.Config(path_prefix + ".json", path_prefix + ".pdiparams")
-    config.disable_gpu()
-    config.enable_onednn()
+def predictor(directory: Path, int8: bool, threads: int, debug: bool, opt_dir: str, deleted=()):
+    """The project's Paddle Inference settings (`runners.inference_config`: oneDNN, fp32) plus the int8 switch and
+    what the probe needs to look inside: the optimized program saved to `opt_dir`, passes deleted, IR dumps."""
+    config = inference_config(directory, threads=threads)
     if int8:
         config.enable_onednn_int8()
-    config.set_cpu_math_library_num_threads(threads)
     config.set_optim_cache_dir(opt_dir)
     config.enable_save_optim_model(True)  # writes opt_dir/_optimized.json: the program after the PIR passes
     for name in deleted:
         config.delete_pass(name)
     if debug:
         config.switch_ir_debug(True)
-    else:
-        config.disable_glog_info()
     return config, inference.create_predictor(config)
 
 
@@ -227,7 +225,7 @@ def main() -> None:
     fake_quant = [o.numpy() for o in forward(qmodel, check)]
     out_dir = Path(args.out or tempfile.mkdtemp(prefix="onednn_int8_"))
     out_dir.mkdir(parents=True, exist_ok=True)
-    prefix = out_dir / "model"
+    prefix = out_dir / PROGRAM_NAME
     save(qmodel, prefix)
     saved_ops = op_census(Path(str(prefix) + ".json"))
     print(f"QuantedLinear layers: {n_quanted}")
@@ -238,7 +236,7 @@ def main() -> None:
 
     deleted = ("constant_folding_pass",) if args.int_weights else ()  # it crashes on the lone dequantize_linear
     t0 = time.perf_counter()
-    config, pred = predictor(str(prefix), not args.no_int8, args.threads, args.debug, str(out_dir / "opt"), deleted)
+    config, pred = predictor(out_dir, not args.no_int8, args.threads, args.debug, str(out_dir / "opt"), deleted)
     print(f"predictor created in {time.perf_counter() - t0:.2f}s; onednn_enabled={config.onednn_enabled()} "
           f"onednn_int8_enabled={config.onednn_int8_enabled()}"
           + (f"; deleted passes {list(deleted)}" if deleted else ""))
@@ -257,8 +255,8 @@ def main() -> None:
         print("mkldnn_data_type attributes:", dict(dtypes),
               "| int8-related ops left:", int8_like or "none")
     # The PIR oneDNN pass list has no int8 pass; the legacy int8 passes are not registered for PIR:
-    probe = inference.Config(str(prefix) + ".json", str(prefix) + ".pdiparams")
-    probe.disable_gpu(); probe.enable_onednn(); probe.enable_onednn_int8(); probe.disable_glog_info()
+    probe = inference_config(out_dir, threads=args.threads)
+    probe.enable_onednn_int8()
     print("legacy pass_builder int8 passes (ignored by PIR):",
           [n for n in probe.pass_builder().all_passes() if "quant" in n or "int8" in n])
     probe.enable_custom_passes(["cpu_quantize_pass"], True)
