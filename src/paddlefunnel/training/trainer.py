@@ -267,7 +267,11 @@ class Trainer:
             self._scaler.update()
         else:
             self.optimizer.step()
-        self.optimizer.clear_grad()
+        # Gradients are released, not zero-filled (PyTorch's zero_grad() default): the next backward writes fresh
+        # ones instead of adding into zeros. Measured on the 8 x 128 small-base step: the fill alone took 16 ms of
+        # about 1.9 s, and alternating blocks of steps ran 1-2% faster without it (RESULTS.md "Training step").
+        # A parameter that gets no gradient in a step is then not updated at all, as in the reference.
+        self.optimizer.clear_grad(set_to_zero=False)
         self.scheduler.step()
         return total_loss
 
