@@ -248,3 +248,91 @@ def test_without_the_built_library_the_model_runs_paddles_ops(monkeypatch, tmp_p
     monkeypatch.setattr(cpu_kernels, "_state", {})
     monkeypatch.setattr(cpu_kernels, "library_path", lambda: Path(ctypes.util.find_library("m")))  # no pf_abi_version
     assert not cpu_kernels.available() and "from another version" in cpu_kernels.describe()
+
+
+def _adamw_problem(seed: int = 3):
+    """Two linear layers (120,400 + 802 parameters: the large ones above the one-thread limit), one with half the
+    learning rate, weight decay on two of the four tensors, and a batch to fit."""
+    paddle.seed(seed)
+    layers = [paddle.nn.Linear(300, 400), paddle.nn.Linear(400, 2)]
+    layers[1].weight.optimize_attr["learning_rate"] = 0.5
+    params = [p for layer in layers for p in layer.parameters()]
+    decayed = {layers[0].weight.name, layers[1].bias.name}
+    x = paddle.to_tensor(np.random.default_rng(seed).standard_normal((64, 300)).astype("float32"))
+
+    def loss():
+        return (layers[1](paddle.tanh(layers[0](x))) ** 2).mean()
+
+    return params, decayed, loss
+
+
+def _adamw_steps(optimizer, loss, scheduler, steps: int) -> None:
+    for _ in range(steps):
+        loss().backward()
+        optimizer.step()
+        optimizer.clear_grad(set_to_zero=False)
+        scheduler.step()
+
+
+def _adamw(cls, params, decayed, scheduler):
+    return cls(learning_rate=scheduler, parameters=params, weight_decay=0.05, epsilon=1e-6,
+               apply_decay_param_fun=lambda name: name in decayed)
+
+
+def _max_ulp() -> int:
+    """Paddle's update on AVX-512 machines is JIT code with the same fused multiply-adds as the kernel (bit-equal);
+    elsewhere it runs another implementation, which may round differently."""
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    return 0 if " avx512f" in flags else 4
+
+
+def _adamw_run(cls, steps: int) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """Parameters after `steps` AdamW steps under a warm-up schedule, and the optimizer's state_dict with each
+    parameter's name replaced by its index (names differ between runs)."""
+    params, decayed, loss = _adamw_problem()
+    scheduler = paddle.optimizer.lr.LambdaDecay(1e-2, lambda step: (step + 1) / 3)
+    optimizer = _adamw(cls, params, decayed, scheduler)
+    _adamw_steps(optimizer, loss, scheduler, steps)
+    state = {}
+    for key, value in optimizer.state_dict().items():
+        if isinstance(value, paddle.Tensor):
+            index = next(i for i, p in enumerate(params) if key.startswith(p.name + "_"))
+            state[f"{index}{key[len(params[index].name):]}"] = value.numpy()
+    return [p.numpy() for p in params], state
+
+
+def test_adamw_update_equals_paddles_adamw_and_keeps_its_state(threads, monkeypatch):
+    from paddlefunnel.training.optimizer import AdamW
+
+    want_params, want_state = _adamw_run(paddle.optimizer.AdamW, 4)
+    calls = []
+    real_update = cpu_kernels.adamw_update
+    monkeypatch.setattr(cpu_kernels, "adamw_update", lambda *args: calls.append(args[0].shape) or real_update(*args))
+    got_params, got_state = _adamw_run(AdamW, 4)
+    assert len(calls) == 4 * len(got_params)  # every parameter, every step, through the kernel
+    for got, want in zip(got_params, want_params):
+        np.testing.assert_array_max_ulp(got, want, maxulp=_max_ulp())
+    # the same accumulators (two moments, two bias-correction powers per parameter) under the same names: a
+    # checkpoint of either optimizer loads into the other
+    assert sorted(got_state) == sorted(want_state) and len(got_state) == 4 * len(got_params)
+    for key, want in want_state.items():
+        assert (np.testing.assert_array_max_ulp(got_state[key], want, maxulp=_max_ulp()) <= _max_ulp()).all(), key
+
+
+def test_adamw_falls_back_to_paddles_update_where_the_kernels_do_not_apply(monkeypatch):
+    import contextlib
+
+    from paddlefunnel.training.optimizer import AdamW
+
+    monkeypatch.setattr(cpu_kernels, "adamw_update", lambda *args: pytest.fail("the kernel ran"))
+    cases = [(lambda params: AdamW(parameters=params, amsgrad=True), contextlib.nullcontext),
+             (lambda params: AdamW(parameters=params, beta1=paddle.to_tensor([0.9])), contextlib.nullcontext),
+             (lambda params: AdamW(parameters=params), cpu_kernels.disabled)]
+    for build, context in cases:
+        params, _, loss = _adamw_problem()
+        before = [p.numpy().copy() for p in params]
+        with context():
+            optimizer = build(params)
+            loss().backward()
+            optimizer.step()
+        assert all(np.abs(p.numpy() - b).max() > 0 for p, b in zip(params, before))  # Paddle's update ran

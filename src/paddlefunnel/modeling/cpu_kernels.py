@@ -1,6 +1,7 @@
 """Fused, multi-threaded CPU kernels for the dynamic graph (C source: `_cpu_kernels.c`): layer norm, dropout, the
 relative shift, a bias's addition and gradient, head split / merge, softmax, GELU (tanh form) and concatenation,
-each one pass over memory, forward and backward, on as many threads as Paddle's math uses.
+each one pass over memory, forward and backward, on as many threads as Paddle's math uses; and the AdamW update
+(`training.optimizer.AdamW`).
 
 Why: Paddle 3.3 runs these ops on one thread, often as several passes (measured, RESULTS.md "Training step": they
 took about 0.8 s of a 2.5 s training step at 8 x 128 and 4.7 s of 12 s at 8 x 512, while the matrix products ran
@@ -32,7 +33,7 @@ from ..runtime import dynamic_graph_threads
 
 Tensor = paddle.Tensor
 
-ABI_VERSION = 1  # pf_abi_version() of the C source this module was written for
+ABI_VERSION = 2  # pf_abi_version() of the C source this module was written for
 _POINTER, _INT64, _FLOAT, _UINT64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_uint64
 _SIGNATURES = {
     "pf_layer_norm_forward": ([_POINTER] * 6 + [_INT64, _INT64, _FLOAT], None),
@@ -48,6 +49,7 @@ _SIGNATURES = {
     "pf_gelu_tanh": ([_POINTER, _POINTER, _INT64], None),
     "pf_gelu_tanh_backward": ([_POINTER] * 3 + [_INT64], None),
     "pf_copy_rows": ([_POINTER, _INT64, _POINTER, _INT64, _INT64, _INT64], None),
+    "pf_adamw": ([_POINTER] * 6 + [_INT64] + [_FLOAT] * 5, None),
     "pf_set_runtime": ([_POINTER] * 3, None),
     "pf_set_threads": ([ctypes.c_int], None),
     "pf_get_threads": ([], ctypes.c_int),
@@ -404,3 +406,16 @@ def concat(tensors: list[Tensor], axis: int) -> Tensor:
     if any(other != others[0] for other in others):  # the copies would read past the smaller inputs
         raise ValueError(f"concat along axis {axis}: shapes {[list(t.shape) for t in tensors]} differ on another axis")
     return _Concat.apply(axis, *tensors)
+
+
+# ---- the AdamW update ------------------------------------------------------------------------------------------
+
+def adamw_update(param: Tensor, grad: Tensor, moment1: Tensor, moment2: Tensor, beta1_pow: Tensor, beta2_pow: Tensor,
+                 learning_rate: float, beta1: float, beta2: float, epsilon: float, decay: float) -> None:
+    """One AdamW step of `param` in place, as Paddle's CPU `adamw_` computes it, with its moments and the [1]
+    bias-correction powers (Paddle's accumulators: beta ** t on entry) advanced; `decay` is learning rate x
+    weight-decay coefficient, 0 for a parameter that is not decayed. Every tensor float32 and dense; `grad` is
+    not changed."""
+    grad = _dense(grad)
+    library().pf_adamw(_address(param), _address(grad), _address(moment1), _address(moment2), _address(beta1_pow),
+                       _address(beta2_pow), math.prod(param.shape), learning_rate, beta1, beta2, epsilon, decay)
