@@ -40,7 +40,7 @@ import transformers
 from paddlefunnel import FunnelConfig
 from paddlefunnel.modeling.flops import funnel_cost
 from paddlefunnel.runtime import release_freed_memory, reuse_freed_memory, use_all_cpu_cores
-from paddlefunnel.training.optimizer import AdamW
+from paddlefunnel.training import AdamW
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"

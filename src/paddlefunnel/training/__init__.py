@@ -5,11 +5,12 @@ from .arguments import TrainingArguments, recipe_path
 from .batches import ArrayDataset, ResumableBatchSampler
 from .checkpointing import BEST_DIR, CHECKPOINT_DIR, OPTIMIZER_FILE, STATE_FILE
 from .distributed import init_distributed
-from .optimizer import lr_factor, no_decay_names
+from .optimizer import AdamW, lr_factor, no_decay_names
 from .prediction import predict_arrays
 from .trainer import LOG_FILE, MetricsFn, Trainer, TrainerState, TrainResult
 
 __all__ = [
+    "AdamW",
     "ArrayDataset",
     "BEST_DIR",
     "CHECKPOINT_DIR",
