@@ -518,8 +518,8 @@ static void adamw_body(const void *raw, int t, int n) {
 
 /* One AdamW step of one parameter, in place, and its two bias-correction powers advanced (they hold beta^t
  * for this step on entry, as Paddle's accumulators do). `decay` = learning rate x weight-decay coefficient (0: no
- * decay). Paddle's own kernel reads and writes the same memory but ran at about half this speed in a training
- * step (RESULTS.md "Training step"). */
+ * decay). Paddle's own kernel reads and writes the same memory and took 91 ms against 55 ms here for 115M
+ * parameters (RESULTS.md "Training step"). */
 void pf_adamw(float *param, const float *grad, float *moment1, float *moment2, float *beta1_pow, float *beta2_pow,
               int64_t count, float learning_rate, float beta1, float beta2, float epsilon, float decay) {
     const float b1p = *beta1_pow, b2p = *beta2_pow;

@@ -124,7 +124,7 @@ class AdamW(paddle.optimizer.AdamW):
             return super()._append_optimize_op(block, param_and_grad)
         learning_rate = float(self._create_param_lr(param_and_grad))
         decayed = self._apply_decay_param_fun is None or self._apply_decay_param_fun(param.name)
-        # Paddle's kernel scales the parameter by (1 - lr * coeff) with that product rounded to float32 first
+        # Paddle's kernel subtracts (lr * coeff) * p, with lr * coeff rounded to float32 first
         decay = float(np.float32(learning_rate) * np.float32(self._weight_decay)) if decayed else 0.0
         cpu_kernels.adamw_update(param, grad, *accumulators, learning_rate, self._beta1, self._beta2, self._epsilon,
                                  decay)
