@@ -118,10 +118,10 @@ class AdamW(paddle.optimizer.AdamW):
         if not self._fast_update_applies(param_and_grad):
             return super()._append_optimize_op(block, param_and_grad)
         param, grad = param_and_grad
+        # A float32 CPU parameter's accumulators are float32 CPU tensors too (moments in its dtype, even with
+        # use_lowprecision_moment; the [1] bias-correction powers float32 on the CPU), which the kernel writes.
         accumulators = [self._get_accumulator_master(name, param) for name in (
             self._moment1_acc_str, self._moment2_acc_str, self._beta1_pow_acc_str, self._beta2_pow_acc_str)]
-        if not cpu_kernels.applies(*accumulators):
-            return super()._append_optimize_op(block, param_and_grad)
         learning_rate = float(self._create_param_lr(param_and_grad))
         decayed = self._apply_decay_param_fun is None or self._apply_decay_param_fun(param.name)
         # Paddle's kernel subtracts (lr * coeff) * p, with lr * coeff rounded to float32 first
