@@ -13,7 +13,10 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
+from model_utils import PARITY_OPTIONS, tiny
 from paddlefunnel.modeling import cpu_kernels, positions
+from paddlefunnel.modeling.ops import Dropout, LayerNorm, Linear, add_and_norm, add_bias
+from paddlefunnel.parity import run_case
 from paddlefunnel.runtime import dynamic_graph_threads, use_all_cpu_cores
 from paddlefunnel.training import AdamW
 
@@ -204,8 +207,6 @@ def test_split_and_merge_heads_equal_transposes(threads):
 
 
 def test_add_bias_forward_and_its_gradient_equal_paddles(threads):
-    from paddlefunnel.modeling.ops import add_bias
-
     rng = np.random.default_rng(6)
     x, bias = rng.standard_normal((200, 9, 40)).astype("float32"), rng.standard_normal(40).astype("float32")
     # the bias gradient sums 1,800 rows: ours in double, Paddle's in float
@@ -234,8 +235,6 @@ def test_concat_gives_gradients_to_strided_and_constant_inputs(threads):
 
 
 def test_without_the_built_library_the_model_runs_paddles_ops(monkeypatch, tmp_path):
-    from paddlefunnel.modeling.ops import LayerNorm
-
     monkeypatch.setattr(cpu_kernels, "_state", {})
     monkeypatch.setattr(cpu_kernels, "library_path", lambda: None)
     assert not cpu_kernels.available() and "not built" in cpu_kernels.describe()
@@ -307,9 +306,10 @@ def test_adamw_update_equals_paddles_adamw_and_keeps_its_state(threads, monkeypa
     want_params, want_state = _adamw_run(paddle.optimizer.AdamW, 4)
     calls = []
     real_update = cpu_kernels.adamw_update
-    monkeypatch.setattr(cpu_kernels, "adamw_update", lambda *args: calls.append(args[0].shape) or real_update(*args))
+    monkeypatch.setattr(cpu_kernels, "adamw_update",
+                        lambda updates, *args: calls.append(len(updates)) or real_update(updates, *args))
     got_params, got_state = _adamw_run(AdamW, 4)
-    assert len(calls) == 4 * len(got_params)  # every parameter, every step, through the kernel
+    assert calls == [len(got_params)] * 4  # every parameter, in one call per step, through the kernel
     for got, want in zip(got_params, want_params):
         np.testing.assert_array_max_ulp(got, want, maxulp=_max_ulp())
     # the same accumulators (two moments, two bias-correction powers per parameter) under the same names: a
@@ -332,3 +332,131 @@ def test_adamw_falls_back_to_paddles_update_where_the_kernels_do_not_apply(monke
             loss().backward()
             optimizer.step()
         assert all(np.abs(p.numpy() - b).max() > 0 for p, b in zip(params, before))  # Paddle's update ran
+
+
+# ---- fused kernels: each equals the composition of the ops it replaces ------------------------------------------
+
+def test_bias_gelu_equals_gelu_of_the_biased_input(threads):
+    rng = np.random.default_rng(10)
+    x, bias = rng.standard_normal((6, 120, 96)).astype("float32") * 3, rng.standard_normal(96).astype("float32")
+    _assert_kernel_matches(cpu_kernels.bias_gelu_tanh, lambda a, b: cpu_kernels.gelu_tanh(add_bias(a, b)), [x, bias],
+                           1e-6, 1e-5)
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_biased_heads_equal_scaled_biased_transposes(count, threads):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 800, 4 * 8)).astype("float32")
+    biases = [rng.standard_normal((4, 8)).astype("float32") for _ in range(count)]
+    upstream = [paddle.to_tensor(rng.standard_normal((3, 4, 800, 8)).astype("float32")) for _ in range(count)]
+
+    def outputs_and_grads(run):
+        leaves = [_leaf(a) for a in [x, *biases]]
+        outs = run(leaves[0], leaves[1:])
+        sum((out * up).sum() for out, up in zip(outs, upstream)).backward()
+        return [out.numpy() for out in outs] + [leaf.grad.numpy() for leaf in leaves]
+
+    got = outputs_and_grads(lambda a, bs: cpu_kernels.biased_heads(a, bs, 4, 0.125))
+    expected = outputs_and_grads(lambda a, bs: [
+        (a * 0.125 + (b * 0.125).reshape([-1])).reshape([3, 800, 4, 8]).transpose([0, 2, 1, 3]) for b in bs])
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def _attention_terms(rng, batch: int, heads: int, q_len: int, keys: int, shift: int):
+    types_q, types_k = rng.integers(0, 2, (batch, q_len)), rng.integers(0, 2, (batch, keys))
+    same = (types_q[:, :, None] == types_k[:, None, :]).astype("float32")
+    diff = 1.0 - same
+    diff[:, 0], same[:, 0] = 0.0, 0.0  # a <cls> query takes no token-type term
+    mask = np.ones((batch, keys), "float32")
+    mask[0, keys - 3:] = 0.0
+    return {
+        "content": rng.standard_normal((batch, heads, q_len, keys)).astype("float32"),
+        "queries": rng.standard_normal((batch, heads, q_len, 8)).astype("float32"),
+        "distances": rng.standard_normal((1, heads, shift * q_len + keys, 8)).astype("float32"),
+        "uv": rng.standard_normal((batch, heads, q_len, 2)).astype("float32"),
+        "diff": diff, "same": same, "key_bias": -1e6 * (1.0 - mask),
+    }
+
+
+@pytest.mark.parametrize("cls", [True, False])
+@pytest.mark.parametrize("band", [None, 8])
+@pytest.mark.parametrize("q_len,keys,shift", [(9, 9, 1), (21, 40, 2), (130, 130, 1)])
+def test_attention_softmax_equals_the_sum_of_its_terms_then_softmax(q_len, keys, shift, band, cls, threads):
+    """The fused kernel against Paddle's ops on the same terms: content + shifted position scores (the <cls> row
+    and column zeroed with `cls`) + u * diff + v * same + key bias, then softmax; values and the gradients of
+    content, queries, distances and (u, v)."""
+    terms = _attention_terms(np.random.default_rng(q_len + keys), 2, 3, q_len, keys, shift)
+    upstream = paddle.to_tensor(np.random.default_rng(1).standard_normal((2, 3, q_len, keys)).astype("float32"))
+    constants = {name: paddle.to_tensor(terms[name]) for name in ("diff", "same", "key_bias")}
+
+    def fused(content, queries, distances, uv):
+        if band is None:
+            position, n_chunks, chunk, width = paddle.matmul(queries, distances, transpose_y=True), 1, q_len, (
+                shift * q_len + keys)
+        else:
+            position, n_chunks, chunk, width = positions.banded_unshifted_scores(queries, distances, keys, shift, band)
+        return cpu_kernels.attention_softmax(content, position, uv, constants["diff"], constants["same"],
+                                             constants["key_bias"], n_chunks, chunk, width, shift, cls)
+
+    def composed(content, queries, distances, uv):
+        position = positions.full_relative_scores(queries, distances, keys, shift)
+        if cls:
+            keep = np.ones((q_len, keys), "float32")
+            keep[0, :], keep[:, 0] = 0.0, 0.0
+            position = position * paddle.to_tensor(keep)
+        token_type = (uv[..., :1] * constants["diff"][:, None] + uv[..., 1:] * constants["same"][:, None])
+        return F.softmax(content + position + token_type + constants["key_bias"][:, None, None], axis=-1)
+
+    def values_and_grads(run):
+        leaves = [_leaf(terms[name]) for name in ("content", "queries", "distances", "uv")]
+        out = run(*leaves)
+        (out * upstream).sum().backward()
+        return [out.numpy()] + [leaf.grad.numpy() for leaf in leaves]
+
+    got, expected = values_and_grads(fused), values_and_grads(composed)
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=2e-6)
+    assert (got[0][0, :, :, keys - 3:] == 0).all()  # masked keys: exactly 0
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_add_and_norm_equals_dropout_residual_and_layer_norm(training, threads):
+    """The fused end of a sublayer against the separate kernels, with the same dropout mask (same key: the same
+    `paddle.seed`), forward and every gradient."""
+    paddle.seed(12)
+    projection, dropout, norm = Linear(24, 16), Dropout(0.25), LayerNorm(16)
+    for layer in (projection, dropout, norm):
+        layer.train() if training else layer.eval()
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((8, 600, 24)).astype("float32")
+    residual = rng.standard_normal((8, 600, 16)).astype("float32")
+    upstream = paddle.to_tensor(rng.standard_normal((8, 600, 16)).astype("float32"))
+    parameters = [projection.weight, projection.bias, norm.weight, norm.bias]
+
+    def values_and_grads(run):
+        leaves = [_leaf(x), _leaf(residual)]
+        paddle.seed(13)
+        out = run(*leaves)
+        (out * upstream).sum().backward()
+        grads = [leaf.grad.numpy() for leaf in leaves] + [p.grad.numpy() for p in parameters]
+        for p in parameters:
+            p.clear_gradient()
+        return [out.numpy()] + grads
+
+    got = values_and_grads(lambda a, r: add_and_norm(projection, a, dropout, r, norm))
+    expected = values_and_grads(lambda a, r: norm(r + dropout(projection(a))))
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    without_dropout = norm(paddle.to_tensor(residual) + projection(paddle.to_tensor(x))).numpy()
+    assert (np.abs(got[0] - without_dropout).max() > 1e-3) == training  # the mask did drop entries in training
+
+
+@pytest.mark.parametrize("option", ["default", "no_separate_cls", "no_pool_q_only", "four_blocks"])
+def test_model_matches_the_reference_without_the_kernels_too(option):
+    """The parity grid runs on the kernels; Paddle's own ops (GPU, float16, or no C compiler) must agree too."""
+    with cpu_kernels.disabled():
+        report = run_case("FunnelForSequenceClassification", tiny(**PARITY_OPTIONS[option]), seq_len=27,
+                          batch_size=2)
+    assert report.ok(), report.worst()
+    assert "grad.inputs_embeds" in report.backward

@@ -92,13 +92,13 @@ def small_band(monkeypatch):
     monkeypatch.setattr(positions, "BAND_CHUNK", 4)
     monkeypatch.setattr(positions, "BAND_MIN_KEYS", 8)
     calls = []
-    original = positions.banded_relative_scores
+    original = positions.banded_unshifted_scores
 
     def counted(*args):
         calls.append(args[3])  # the shift: 1 within blocks, 2 in pooling layers
         return original(*args)
 
-    monkeypatch.setattr(positions, "banded_relative_scores", counted)
+    monkeypatch.setattr(positions, "banded_unshifted_scores", counted)
     return calls
 
 
@@ -119,12 +119,12 @@ def test_model_at_banded_length_matches_reference():
     """The shipped thresholds: seq 300 bands the first block (300 keys, and the pooling layer's 150 queries)."""
     assert band_chunk(300, 300) is not None
     calls = []
-    original = positions.banded_relative_scores
-    positions.banded_relative_scores = lambda *args: calls.append(args[3]) or original(*args)
+    original = positions.banded_unshifted_scores
+    positions.banded_unshifted_scores = lambda *args: calls.append(args[3]) or original(*args)
     try:
         report = run_case("FunnelBaseModel", tiny(block_sizes=[1, 1]), seq_len=300, batch_size=1)
     finally:
-        positions.banded_relative_scores = original
+        positions.banded_unshifted_scores = original
     _assert_parity(report)
     assert sorted(set(calls)) == [1, 2]
     assert report.max_forward <= FORWARD_TOLERANCE

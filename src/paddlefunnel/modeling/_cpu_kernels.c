@@ -41,7 +41,7 @@ void pf_set_threads(int count) { pf_thread_count = count > 0 ? count : 1; }
 
 int pf_get_threads(void) { return pf_thread_count; }
 
-int pf_abi_version(void) { return 2; }
+int pf_abi_version(void) { return 3; }
 
 /* A body runs once per thread with (its arguments, thread index t, thread count n) and takes its own share. */
 typedef void (*pf_body_fn)(const void *args, int t, int n);
@@ -177,6 +177,119 @@ int pf_layer_norm_backward(const float *grad, const float *x, const float *weigh
     return 0;
 }
 
+/* ---- dropout's mask ------------------------------------------------------------------------------------------ */
+
+/* A counter-based generator: element i's uniform depends only on (key, i), so the backward redraws the forward's
+ * mask instead of keeping it, and the result does not depend on the thread count. Two rounds of a 32-bit integer
+ * hash with full avalanche (lowbias32: every output bit depends on every input bit), keyed by the 64-bit key
+ * between and before them; 32-bit so that it vectorises (16 lanes with AVX-512). 24 bits make the uniform. */
+static inline uint32_t pf_hash32(uint32_t x) {
+    x ^= x >> 16;
+    x *= 0x7FEB352DU;
+    x ^= x >> 15;
+    x *= 0x846CA68BU;
+    return x ^ (x >> 16);
+}
+
+static inline uint32_t pf_draw(uint64_t key, int64_t i) {
+    const uint32_t low_key = (uint32_t)key, high_key = (uint32_t)(key >> 32) + 0x9E3779B9U * (uint32_t)(i >> 32);
+    return pf_hash32(pf_hash32((uint32_t)i ^ low_key) ^ high_key) >> 8;
+}
+
+/* uniform = draw / 2^24 >= p  <=>  draw >= ceil(p * 2^24) (both sides exact in float); p = 0 keeps everything. */
+static inline uint32_t pf_keep_threshold(float p) { return (uint32_t)ceilf(p * 16777216.0f); }
+
+/* ---- add & norm: layer_norm(residual + dropout(x + bias)) ---------------------------------------------------- */
+
+/* The end of every attention and feed-forward sublayer, as one pass per row instead of four (bias, dropout, the
+ * residual sum, layer norm, each a full pass over memory, forward and backward). The dropout mask is element
+ * i = row * width + column's draw under `key`, the one pf_dropout draws for the same tensor and key. */
+struct add_norm_args {
+    const float *x, *bias, *residual, *weight, *ln_bias, *grad, *sum;
+    float *sum_out, *y, *mean, *rstd, *grad_sum, *grad_x;
+    const float *saved_mean, *saved_rstd;
+    double *partial;
+    int64_t rows, width;
+    uint64_t key;
+    uint32_t threshold;
+    float scale, epsilon;
+};
+
+PF_CLONES static void add_dropped_row(const float *restrict x, const float *restrict bias,
+                                      const float *restrict residual, float *restrict sum, int64_t first,
+                                      int64_t width, uint64_t key, uint32_t threshold, float scale) {
+    if (threshold == 0) { /* no dropout (p = 0: evaluation) */
+        for (int64_t i = 0; i < width; ++i) sum[i] = residual[i] + (x[i] + bias[i]);
+        return;
+    }
+    for (int64_t i = 0; i < width; ++i) {
+        const float kept = (x[i] + bias[i]) * (pf_draw(key, first + i) >= threshold ? scale : 0.0f);
+        sum[i] = residual[i] + kept;
+    }
+}
+
+static void add_norm_forward_body(const void *raw, int t, int n) {
+    const struct add_norm_args *a = raw;
+    const int64_t width = a->width;
+    for (int64_t r = pf_share(a->rows, t, n); r < pf_share(a->rows, t + 1, n); ++r) {
+        float *sum = a->sum_out + r * width;
+        add_dropped_row(a->x + r * width, a->bias, a->residual + r * width, sum, r * width, width, a->key,
+                        a->threshold, a->scale);
+        layer_norm_row(sum, a->weight, a->ln_bias, a->y + r * width, a->mean + r, a->rstd + r, width, a->epsilon);
+    }
+}
+
+/* sum = residual + dropout(x + bias) (kept for the backward), y = layer_norm(sum); dropout keeps an element when
+ * its draw is at least p (scale = 1 / (1 - p); p = 0, scale = 1: no dropout). */
+void pf_add_norm_forward(const float *x, const float *bias, const float *residual, const float *weight,
+                         const float *ln_bias, float *sum, float *y, float *mean, float *rstd, int64_t rows,
+                         int64_t width, uint64_t key, float p, float scale, float epsilon) {
+    struct add_norm_args a = {.x = x, .bias = bias, .residual = residual, .weight = weight, .ln_bias = ln_bias,
+                              .sum_out = sum, .y = y, .mean = mean, .rstd = rstd, .rows = rows, .width = width,
+                              .key = key, .threshold = pf_keep_threshold(p), .scale = scale, .epsilon = epsilon};
+    pf_run(add_norm_forward_body, &a, rows * width);
+}
+
+/* grad_x = grad_sum through the dropout mask. */
+PF_CLONES static void dropped_grad_row(const float *restrict grad_sum, float *restrict grad_x, int64_t first,
+                                       int64_t width, uint64_t key, uint32_t threshold, float scale) {
+    for (int64_t i = 0; i < width; ++i) grad_x[i] = grad_sum[i] * (pf_draw(key, first + i) >= threshold ? scale : 0.0f);
+}
+
+static void add_norm_backward_body(const void *raw, int t, int n) {
+    const struct add_norm_args *a = raw;
+    const int64_t width = a->width;
+    double *grad_weight = a->partial + (size_t)t * 3 * width, *grad_ln_bias = grad_weight + width;
+    double *grad_bias = grad_ln_bias + width;
+    for (int64_t r = pf_share(a->rows, t, n); r < pf_share(a->rows, t + 1, n); ++r) {
+        float *grad_sum = a->grad_sum + r * width;
+        layer_norm_grad_row(a->grad + r * width, a->sum + r * width, a->weight, a->saved_mean[r], a->saved_rstd[r],
+                            grad_sum, grad_weight, grad_ln_bias, width);
+        float *grad_x = a->grad_x + r * width;
+        dropped_grad_row(grad_sum, grad_x, r * width, width, a->key, a->threshold, a->scale);
+        add_row(grad_bias, grad_x, width); /* the bias's gradient: separate loop, as the row is still in L1 */
+    }
+}
+
+/* Gradients of pf_add_norm_forward: grad_sum is the residual's, grad_x the input's; weight, layer-norm bias and
+ * bias gradients summed over rows. Returns -1 when the per-thread sums could not be allocated. */
+int pf_add_norm_backward(const float *grad, const float *sum, const float *weight, const float *mean,
+                         const float *rstd, float *grad_sum, float *grad_x, float *grad_weight, float *grad_ln_bias,
+                         float *grad_bias, int64_t rows, int64_t width, uint64_t key, float p, float scale) {
+    const int threads = pf_thread_count;
+    double *partial = calloc((size_t)threads * 3 * (size_t)width, sizeof(double));
+    if (!partial) return -1;
+    struct add_norm_args a = {.grad = grad, .sum = sum, .weight = weight, .saved_mean = mean, .saved_rstd = rstd,
+                              .grad_sum = grad_sum, .grad_x = grad_x, .partial = partial, .rows = rows,
+                              .width = width, .key = key, .threshold = pf_keep_threshold(p), .scale = scale};
+    pf_run(add_norm_backward_body, &a, rows * width);
+    sum_partials(grad_weight, partial, threads, 3 * width, width);
+    sum_partials(grad_ln_bias, partial + width, threads, 3 * width, width);
+    sum_partials(grad_bias, partial + 2 * width, threads, 3 * width, width);
+    free(partial);
+    return 0;
+}
+
 /* ---- column sums (a bias's gradient) ----------------------------------------------------------------------- */
 
 struct column_sum_args {
@@ -206,23 +319,6 @@ int pf_column_sum(const float *x, float *out, int64_t rows, int64_t width) {
 
 /* ---- dropout ------------------------------------------------------------------------------------------------ */
 
-/* A counter-based generator: element i's uniform depends only on (key, i), so the backward redraws the forward's
- * mask instead of keeping it, and the result does not depend on the thread count. Two rounds of a 32-bit integer
- * hash with full avalanche (lowbias32: every output bit depends on every input bit), keyed by the 64-bit key
- * between and before them; 32-bit so that it vectorises (16 lanes with AVX-512). 24 bits make the uniform. */
-static inline uint32_t pf_hash32(uint32_t x) {
-    x ^= x >> 16;
-    x *= 0x7FEB352DU;
-    x ^= x >> 15;
-    x *= 0x846CA68BU;
-    return x ^ (x >> 16);
-}
-
-static inline uint32_t pf_draw(uint64_t key, int64_t i) {
-    const uint32_t low_key = (uint32_t)key, high_key = (uint32_t)(key >> 32) + 0x9E3779B9U * (uint32_t)(i >> 32);
-    return pf_hash32(pf_hash32((uint32_t)i ^ low_key) ^ high_key) >> 8;
-}
-
 struct dropout_args {
     const float *x;
     float *y;
@@ -238,9 +334,8 @@ PF_CLONES static void dropout_span(const float *restrict x, float *restrict y, i
 
 static void dropout_body(const void *raw, int t, int n) {
     const struct dropout_args *a = raw;
-    /* uniform = draw / 2^24 >= p  <=>  draw >= ceil(p * 2^24) (both sides exact in float) */
-    const uint32_t threshold = (uint32_t)ceilf(a->p * 16777216.0f);
-    dropout_span(a->x, a->y, pf_share(a->count, t, n), pf_share(a->count, t + 1, n), a->key, threshold, a->scale);
+    dropout_span(a->x, a->y, pf_share(a->count, t, n), pf_share(a->count, t + 1, n), a->key,
+                 pf_keep_threshold(a->p), a->scale);
 }
 
 /* y = x * keep / (1 - p), keep = (uniform(key, i) >= p). The same call on the output's gradient is the backward. */
@@ -349,6 +444,95 @@ void pf_swap_middle(const float *x, float *y, int64_t outer, int64_t m, int64_t 
     pf_run(swap_body, &a, outer * m * n * inner);
 }
 
+/* ---- biased heads: splitting a projection into heads with a bias (or several) added ------------------------- */
+
+/* out_k[b, h, l, :] = x[b, l, h, :] * scale + bias_k[h, :] * scale for k < count (at most 3): a projection's bias,
+ * or the query's three per-head biases of relative attention (content, position, token type), added while the
+ * [B, L, H * D] projection is split into [B, H, L, D] heads, in the pass the split takes anyway. */
+#define PF_MAX_BIASES 3
+struct heads_args {
+    const float *x, *bias[PF_MAX_BIASES], *grad[PF_MAX_BIASES];
+    float *out[PF_MAX_BIASES], *grad_x;
+    double *partial;
+    int count;
+    int64_t batch, len, heads, d_head;
+    float scale;
+};
+
+PF_CLONES static void biased_span(const float *restrict x, const float *restrict bias, float *restrict out,
+                                  int64_t width, float scale) {
+    for (int64_t i = 0; i < width; ++i) out[i] = x[i] * scale + bias[i] * scale;
+}
+
+static void heads_forward_body(const void *raw, int t, int n) {
+    const struct heads_args *a = raw;
+    const int64_t rows = a->batch * a->len, d = a->d_head, width = a->heads * d;
+    for (int64_t row = pf_share(rows, t, n); row < pf_share(rows, t + 1, n); ++row) {
+        const int64_t b = row / a->len, l = row % a->len;
+        for (int k = 0; k < a->count; ++k)
+            for (int64_t h = 0; h < a->heads; ++h)
+                biased_span(a->x + row * width + h * d, a->bias[k] + h * d,
+                            a->out[k] + ((b * a->heads + h) * a->len + l) * d, d, a->scale);
+    }
+}
+
+void pf_biased_heads(const float *x, const float *bias0, const float *bias1, const float *bias2, float *out0,
+                     float *out1, float *out2, int count, int64_t batch, int64_t len, int64_t heads, int64_t d_head,
+                     float scale) {
+    struct heads_args a = {.x = x, .bias = {bias0, bias1, bias2}, .out = {out0, out1, out2}, .count = count,
+                           .batch = batch, .len = len, .heads = heads, .d_head = d_head, .scale = scale};
+    pf_run(heads_forward_body, &a, batch * len * heads * d_head * count);
+}
+
+PF_CLONES static void scaled_sum_span(const float *restrict g0, const float *restrict g1, const float *restrict g2,
+                                      float *restrict out, int64_t width, float scale) {
+    if (g2)
+        for (int64_t i = 0; i < width; ++i) out[i] = ((g0[i] + g1[i]) + g2[i]) * scale;
+    else if (g1)
+        for (int64_t i = 0; i < width; ++i) out[i] = (g0[i] + g1[i]) * scale;
+    else
+        for (int64_t i = 0; i < width; ++i) out[i] = g0[i] * scale;
+}
+
+static void heads_backward_body(const void *raw, int t, int n) {
+    const struct heads_args *a = raw;
+    const int64_t rows = a->batch * a->len, d = a->d_head, width = a->heads * d;
+    double *partial = a->partial + (size_t)t * a->count * width;
+    for (int64_t row = pf_share(rows, t, n); row < pf_share(rows, t + 1, n); ++row) {
+        const int64_t b = row / a->len, l = row % a->len;
+        for (int64_t h = 0; h < a->heads; ++h) {
+            const int64_t from = ((b * a->heads + h) * a->len + l) * d;
+            const float *g[PF_MAX_BIASES] = {NULL, NULL, NULL};
+            for (int k = 0; k < a->count; ++k) {
+                g[k] = a->grad[k] + from;
+                add_row(partial + k * width + h * d, g[k], d);
+            }
+            scaled_sum_span(g[0], g[1], g[2], a->grad_x + row * width + h * d, d, a->scale);
+        }
+    }
+}
+
+/* grad_x[b, l, h, :] = scale * sum_k grad_k[b, h, l, :]; grad_bias_k = scale * the sum of grad_k over b and l.
+ * Returns -1 when the per-thread sums could not be allocated. */
+int pf_biased_heads_backward(const float *grad0, const float *grad1, const float *grad2, float *grad_x,
+                             float *grad_bias0, float *grad_bias1, float *grad_bias2, int count, int64_t batch,
+                             int64_t len, int64_t heads, int64_t d_head, float scale) {
+    const int threads = pf_thread_count;
+    const int64_t width = heads * d_head;
+    double *partial = calloc((size_t)threads * (size_t)count * (size_t)width, sizeof(double));
+    if (!partial) return -1;
+    struct heads_args a = {.grad = {grad0, grad1, grad2}, .grad_x = grad_x, .partial = partial, .count = count,
+                           .batch = batch, .len = len, .heads = heads, .d_head = d_head, .scale = scale};
+    pf_run(heads_backward_body, &a, batch * len * width * count);
+    float *grad_bias[PF_MAX_BIASES] = {grad_bias0, grad_bias1, grad_bias2};
+    for (int k = 0; k < count; ++k) {
+        sum_partials(grad_bias[k], partial + k * width, threads, (int64_t)count * width, width);
+        for (int64_t i = 0; i < width; ++i) grad_bias[k][i] *= scale;
+    }
+    free(partial);
+    return 0;
+}
+
 /* ---- exp, softmax and GELU ---------------------------------------------------------------------------------- */
 
 /* e^x in float, written out so that loops over it vectorise (libm's expf does not without -ffast-math): x = n ln2 + r
@@ -372,7 +556,8 @@ static inline float pf_exp(float x) {
     return x < -87.0f ? 0.0f : p * scale;
 }
 
-PF_CLONES static void softmax_row(const float *restrict x, float *restrict y, int64_t width) {
+/* x may be y (in place). */
+PF_CLONES static void softmax_row(const float *x, float *y, int64_t width) {
     float top = -INFINITY;
 #pragma omp simd reduction(max : top)
     for (int64_t i = 0; i < width; ++i) top = x[i] > top ? x[i] : top;
@@ -425,20 +610,23 @@ void pf_softmax_backward(const float *grad, const float *probs, float *grad_x, i
 #define PF_GELU_C 0.7978845608028654f /* sqrt(2 / pi) */
 #define PF_GELU_A 0.044715f
 
+static inline float gelu_value(float v) {
+    return v / (1.0f + pf_exp(-2.0f * PF_GELU_C * (v + PF_GELU_A * v * v * v)));
+}
+
+static inline float gelu_slope(float v) {
+    const float e = pf_exp(-2.0f * PF_GELU_C * (v + PF_GELU_A * v * v * v));
+    const float s = 1.0f / (1.0f + e);
+    return s + 2.0f * v * s * (e * s) * PF_GELU_C * (1.0f + 3.0f * PF_GELU_A * v * v);
+}
+
 PF_CLONES static void gelu_span(const float *restrict x, float *restrict y, int64_t first, int64_t last) {
-    for (int64_t i = first; i < last; ++i) {
-        const float v = x[i];
-        y[i] = v / (1.0f + pf_exp(-2.0f * PF_GELU_C * (v + PF_GELU_A * v * v * v)));
-    }
+    for (int64_t i = first; i < last; ++i) y[i] = gelu_value(x[i]);
 }
 
 PF_CLONES static void gelu_grad_span(const float *restrict grad, const float *restrict x, float *restrict grad_x,
                                      int64_t first, int64_t last) {
-    for (int64_t i = first; i < last; ++i) {
-        const float v = x[i], e = pf_exp(-2.0f * PF_GELU_C * (v + PF_GELU_A * v * v * v));
-        const float s = 1.0f / (1.0f + e);
-        grad_x[i] = grad[i] * (s + 2.0f * v * s * (e * s) * PF_GELU_C * (1.0f + 3.0f * PF_GELU_A * v * v));
-    }
+    for (int64_t i = first; i < last; ++i) grad_x[i] = grad[i] * gelu_slope(x[i]);
 }
 
 static void gelu_body(const void *raw, int t, int n) {
@@ -459,6 +647,180 @@ void pf_gelu_tanh(const float *x, float *y, int64_t count) {
 void pf_gelu_tanh_backward(const float *grad, const float *x, float *grad_x, int64_t count) {
     struct rows_args a = {grad, x, grad_x, count, 1};
     pf_run(gelu_grad_body, &a, count);
+}
+
+/* GELU of a biased product, gelu(x + bias) with x [rows, width] and bias [width]: the feed-forward layer's first
+ * half in one pass each way instead of two (the bias's addition, then GELU; in the backward GELU's gradient, then
+ * its column sums for the bias). */
+struct bias_gelu_args {
+    const float *x, *bias, *grad;
+    float *y, *grad_x;
+    double *partial;
+    int64_t rows, width;
+};
+
+PF_CLONES static void bias_gelu_row(const float *restrict x, const float *restrict bias, float *restrict y,
+                                    int64_t width) {
+    for (int64_t i = 0; i < width; ++i) y[i] = gelu_value(x[i] + bias[i]);
+}
+
+PF_CLONES static void bias_gelu_grad_row(const float *restrict grad, const float *restrict x,
+                                         const float *restrict bias, float *restrict grad_x,
+                                         double *restrict grad_bias, int64_t width) {
+    for (int64_t i = 0; i < width; ++i) {
+        const float g = grad[i] * gelu_slope(x[i] + bias[i]);
+        grad_x[i] = g;
+        grad_bias[i] += g;
+    }
+}
+
+static void bias_gelu_body(const void *raw, int t, int n) {
+    const struct bias_gelu_args *a = raw;
+    for (int64_t r = pf_share(a->rows, t, n); r < pf_share(a->rows, t + 1, n); ++r)
+        bias_gelu_row(a->x + r * a->width, a->bias, a->y + r * a->width, a->width);
+}
+
+static void bias_gelu_grad_body(const void *raw, int t, int n) {
+    const struct bias_gelu_args *a = raw;
+    double *grad_bias = a->partial + (size_t)t * a->width;
+    for (int64_t r = pf_share(a->rows, t, n); r < pf_share(a->rows, t + 1, n); ++r)
+        bias_gelu_grad_row(a->grad + r * a->width, a->x + r * a->width, a->bias, a->grad_x + r * a->width,
+                           grad_bias, a->width);
+}
+
+void pf_bias_gelu_tanh(const float *x, const float *bias, float *y, int64_t rows, int64_t width) {
+    struct bias_gelu_args a = {.x = x, .bias = bias, .y = y, .rows = rows, .width = width};
+    pf_run(bias_gelu_body, &a, rows * width);
+}
+
+/* grad_x: the gradient of x (and of x + bias); grad_bias its column sums. Returns -1 when the per-thread sums could
+ * not be allocated. */
+int pf_bias_gelu_tanh_backward(const float *grad, const float *x, const float *bias, float *grad_x,
+                               float *grad_bias, int64_t rows, int64_t width) {
+    const int threads = pf_thread_count;
+    double *partial = calloc((size_t)threads * (size_t)width, sizeof(double));
+    if (!partial) return -1;
+    struct bias_gelu_args a = {.x = x, .bias = bias, .grad = grad, .grad_x = grad_x, .partial = partial,
+                               .rows = rows, .width = width};
+    pf_run(bias_gelu_grad_body, &a, rows * width);
+    sum_partials(grad_bias, partial, threads, width, width);
+    free(partial);
+    return 0;
+}
+
+/* ---- attention probabilities from their score terms --------------------------------------------------------- */
+
+/* softmax(content + position + token type + mask) of relative attention in one pass over the [planes, q_len, keys]
+ * scores (plane = batch * heads + head), where it took a sum, a shift, concatenated factors and a softmax:
+ * - content: [planes, q_len, keys], the content (q . k) term;
+ * - position: the position scores before the relative shift, [planes, n_chunks, chunk, width]; query
+ *   i = k * chunk + r reads its keys from offset shift * chunk + r * (width - shift) of chunk k, as
+ *   pf_relative_shift does; with `cls` the <cls> row and column (query 0, key 0) take no position term;
+ * - token type: u * pair_diff + v * pair_same with (u, v) = uv[plane, i] ([planes, q_len, 2]) and pair_diff /
+ *   pair_same [batch, q_len, keys]: 1 where the two tokens are in different / the same segment, 0 where <cls>
+ *   takes no such term;
+ * - key_bias: [batch, keys], added to every query's row (the mask's penalty), or NULL. */
+struct attention_args {
+    const float *content, *position, *uv, *pair_diff, *pair_same, *key_bias, *grad, *probs;
+    float *out, *grad_content, *grad_position, *grad_uv;
+    int64_t planes, heads, q_len, keys, n_chunks, chunk, width, shift;
+    int cls;
+};
+
+/* Where query i's row of position scores starts in its plane's buffer (block = plane * n_chunks + chunk index). */
+static inline int64_t position_row_offset(const struct attention_args *a, int64_t r) {
+    return a->shift * a->chunk + r * (a->width - a->shift);
+}
+
+/* out = content + position (none where `position` is NULL, and none in column 0 with `skip_first`) + u * diff +
+ * v * same (+ bias). */
+PF_CLONES static void score_row(const float *restrict content, const float *restrict position, int skip_first,
+                                const float *restrict diff, const float *restrict same, const float *restrict bias,
+                                float u, float v, float *restrict out, int64_t keys) {
+    if (position) {
+        for (int64_t j = 0; j < keys; ++j) out[j] = content[j] + position[j];
+        if (skip_first) out[0] = content[0];
+    } else {
+        memcpy(out, content, (size_t)keys * sizeof(float));
+    }
+    for (int64_t j = 0; j < keys; ++j) out[j] += u * diff[j] + v * same[j];
+    if (bias)
+        for (int64_t j = 0; j < keys; ++j) out[j] += bias[j];
+}
+
+static void attention_softmax_body(const void *raw, int t, int n) {
+    const struct attention_args *a = raw;
+    const int64_t keys = a->keys, rows = a->planes * a->q_len;
+    for (int64_t row = pf_share(rows, t, n); row < pf_share(rows, t + 1, n); ++row) {
+        const int64_t plane = row / a->q_len, i = row % a->q_len, b = plane / a->heads;
+        const int64_t block = plane * a->n_chunks + i / a->chunk, pair = (b * a->q_len + i) * keys;
+        const float *position = a->cls && i == 0 ? NULL
+                                : a->position + block * a->chunk * a->width + position_row_offset(a, i % a->chunk);
+        float *out = a->out + row * keys;
+        score_row(a->content + row * keys, position, a->cls, a->pair_diff + pair, a->pair_same + pair,
+                  a->key_bias ? a->key_bias + b * keys : NULL, a->uv[2 * row], a->uv[2 * row + 1], out, keys);
+        softmax_row(out, out, keys);
+    }
+}
+
+void pf_attention_softmax(const float *content, const float *position, const float *uv, const float *pair_diff,
+                          const float *pair_same, const float *key_bias, float *probs, int64_t planes, int64_t heads,
+                          int64_t q_len, int64_t keys, int64_t n_chunks, int64_t chunk, int64_t width, int64_t shift,
+                          int cls) {
+    struct attention_args a = {.content = content, .position = position, .uv = uv, .pair_diff = pair_diff,
+                               .pair_same = pair_same, .key_bias = key_bias, .out = probs, .planes = planes,
+                               .heads = heads, .q_len = q_len, .keys = keys, .n_chunks = n_chunks, .chunk = chunk,
+                               .width = width, .shift = shift, .cls = cls};
+    pf_run(attention_softmax_body, &a, planes * q_len * keys);
+}
+
+/* (sum of g * diff, sum of g * same) over a row: the gradients of u and v. */
+PF_CLONES static void pair_sums(const float *restrict g, const float *restrict diff, const float *restrict same,
+                                float *restrict grad_uv, int64_t keys) {
+    float du = 0.0f, dv = 0.0f;
+#pragma omp simd reduction(+ : du, dv)
+    for (int64_t j = 0; j < keys; ++j) {
+        du += g[j] * diff[j];
+        dv += g[j] * same[j];
+    }
+    grad_uv[0] = du;
+    grad_uv[1] = dv;
+}
+
+/* Per chunk of queries: the score gradient (softmax's), which is the content term's; the same values scattered
+ * into the zeroed position buffer where the forward read them (rows never overlap: width - shift >= keys); and
+ * the gradients of u and v. */
+static void attention_softmax_backward_body(const void *raw, int t, int n) {
+    const struct attention_args *a = raw;
+    const int64_t keys = a->keys, blocks = a->planes * a->n_chunks, size = a->chunk * a->width;
+    for (int64_t block = pf_share(blocks, t, n); block < pf_share(blocks, t + 1, n); ++block) {
+        const int64_t plane = block / a->n_chunks, b = plane / a->heads, first = (block % a->n_chunks) * a->chunk;
+        float *position = a->grad_position + block * size;
+        memset(position, 0, (size_t)size * sizeof(float));
+        for (int64_t r = 0; r < a->chunk && first + r < a->q_len; ++r) {
+            const int64_t i = first + r, row = plane * a->q_len + i, pair = (b * a->q_len + i) * keys;
+            float *grad_scores = a->grad_content + row * keys;
+            softmax_grad_row(a->grad + row * keys, a->probs + row * keys, grad_scores, keys);
+            if (!(a->cls && i == 0)) {
+                float *to = position + position_row_offset(a, r);
+                memcpy(to, grad_scores, (size_t)keys * sizeof(float));
+                if (a->cls) to[0] = 0.0f;
+            }
+            pair_sums(grad_scores, a->pair_diff + pair, a->pair_same + pair, a->grad_uv + 2 * row, keys);
+        }
+    }
+}
+
+/* Gradients of pf_attention_softmax's content, position (its pre-shift layout) and uv inputs. */
+void pf_attention_softmax_backward(const float *grad, const float *probs, const float *pair_diff,
+                                   const float *pair_same, float *grad_content, float *grad_position, float *grad_uv,
+                                   int64_t planes, int64_t heads, int64_t q_len, int64_t keys, int64_t n_chunks,
+                                   int64_t chunk, int64_t width, int64_t shift, int cls) {
+    struct attention_args a = {.grad = grad, .probs = probs, .pair_diff = pair_diff, .pair_same = pair_same,
+                               .grad_content = grad_content, .grad_position = grad_position, .grad_uv = grad_uv,
+                               .planes = planes, .heads = heads, .q_len = q_len, .keys = keys, .n_chunks = n_chunks,
+                               .chunk = chunk, .width = width, .shift = shift, .cls = cls};
+    pf_run(attention_softmax_backward_body, &a, planes * n_chunks * chunk * width);
 }
 
 /* ---- strided row copies (concatenation and its gradient) ---------------------------------------------------- */
@@ -484,18 +846,27 @@ void pf_copy_rows(const float *from, int64_t from_stride, float *to, int64_t to_
 
 /* ---- the AdamW update ------------------------------------------------------------------------------------------ */
 
-struct adamw_args {
+/* One parameter's update: its tensors and per-step constants. */
+struct adamw_tensor {
     float *param, *moment1, *moment2;
     const float *grad;
     int64_t count;
-    float beta1, beta2, step, epsilon, decay;
+    float step, epsilon, decay;
+};
+
+struct adamw_args {
+    const struct adamw_tensor *tensors;
+    int n_tensors;
+    int64_t total;
+    float beta1, beta2;
 };
 
 /* Paddle's CPU adamw kernel on AVX-512 machines, rounding for rounding (its JIT code, phi/kernels/funcs/jit/gen/
  * adamw.cc: the decay, the moments and the step each end in one fused multiply-add), in place. With decay 0 it is
  * also Paddle's adam kernel (for parameters that are not decayed): p - 0 * p is p. */
-PF_CLONES static void adamw_span(const struct adamw_args *a, int64_t begin, int64_t end) {
-    const float beta1 = a->beta1, beta2 = a->beta2, step = a->step, epsilon = a->epsilon, decay = a->decay;
+PF_CLONES static void adamw_span(const struct adamw_tensor *a, float beta1, float beta2, int64_t begin,
+                                 int64_t end) {
+    const float step = a->step, epsilon = a->epsilon, decay = a->decay;
     const float rest1 = 1.0f - beta1, rest2 = 1.0f - beta2;
     float *param = a->param, *m1 = a->moment1, *m2 = a->moment2;
     const float *grad = a->grad;
@@ -511,22 +882,44 @@ PF_CLONES static void adamw_span(const struct adamw_args *a, int64_t begin, int6
     }
 }
 
+/* Thread t takes elements [total * t / n, total * (t + 1) / n) of all the tensors laid end to end, so small
+ * tensors (biases, layer norms) share a thread's work instead of each waking the team. */
 static void adamw_body(const void *raw, int t, int n) {
     const struct adamw_args *a = raw;
-    adamw_span(a, pf_share(a->count, t, n), pf_share(a->count, t + 1, n));
+    const int64_t first = pf_share(a->total, t, n), last = pf_share(a->total, t + 1, n);
+    int64_t offset = 0;
+    for (int k = 0; k < a->n_tensors && offset < last; ++k) {
+        const int64_t count = a->tensors[k].count;
+        const int64_t begin = first > offset ? first - offset : 0, end = last - offset < count ? last - offset : count;
+        if (begin < end) adamw_span(&a->tensors[k], a->beta1, a->beta2, begin, end);
+        offset += count;
+    }
 }
 
-/* One AdamW step of one parameter, in place, and its two bias-correction powers advanced (they hold beta^t
- * for this step on entry, as Paddle's accumulators do). `decay` = learning rate x weight-decay coefficient (0: no
- * decay). Paddle's own kernel reads and writes the same memory and took 91 ms against 55 ms here for 115M
- * parameters (RESULTS.md "Training step"). */
-void pf_adamw(float *param, const float *grad, float *moment1, float *moment2, float *beta1_pow, float *beta2_pow,
-              int64_t count, float learning_rate, float beta1, float beta2, float epsilon, float decay) {
-    const float b1p = *beta1_pow, b2p = *beta2_pow;
-    const float corrected = learning_rate * (sqrtf(1.0f - b2p) / (1.0f - b1p));
-    struct adamw_args a = {param, moment1, moment2, grad, count, beta1, beta2, -corrected,
-                           epsilon * sqrtf(1.0f - b2p), decay};
-    pf_run(adamw_body, &a, count);
-    *beta1_pow = beta1 * b1p;
-    *beta2_pow = beta2 * b2p;
+/* One AdamW step of `n` parameters, in place, and their bias-correction powers advanced (each holds beta^t for
+ * this step on entry, as Paddle's accumulators do). Per parameter k: `params`, `grads`, `moment1s`, `moment2s`,
+ * `beta1_pows`, `beta2_pows` point at its tensors, `counts` gives its size, `learning_rates` its rate and `decays`
+ * learning rate x weight-decay coefficient (0: no decay). Paddle's own kernel, one parameter at a time, took
+ * 91 ms against 55 ms here for 115M parameters (RESULTS.md "Training step"). Returns -1 when out of memory. */
+int pf_adamw(int n, float *const *params, const float *const *grads, float *const *moment1s,
+             float *const *moment2s, float *const *beta1_pows, float *const *beta2_pows, const int64_t *counts,
+             const float *learning_rates, const float *decays, float beta1, float beta2, float epsilon) {
+    struct adamw_tensor *tensors = malloc((size_t)(n > 0 ? n : 1) * sizeof *tensors);
+    if (!tensors) return -1;
+    int64_t total = 0;
+    for (int k = 0; k < n; ++k) {
+        const float b1p = *beta1_pows[k], b2p = *beta2_pows[k];
+        const float corrected = learning_rates[k] * (sqrtf(1.0f - b2p) / (1.0f - b1p));
+        tensors[k] = (struct adamw_tensor){params[k], moment1s[k], moment2s[k], grads[k], counts[k], -corrected,
+                                           epsilon * sqrtf(1.0f - b2p), decays[k]};
+        total += counts[k];
+    }
+    struct adamw_args a = {tensors, n, total, beta1, beta2};
+    pf_run(adamw_body, &a, total);
+    for (int k = 0; k < n; ++k) {
+        *beta1_pows[k] = beta1 * *beta1_pows[k];
+        *beta2_pows[k] = beta2 * *beta2_pows[k];
+    }
+    free(tensors);
+    return 0;
 }

@@ -11,7 +11,7 @@ and key sides, and the position term's <cls> column is cancelled inside the same
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import paddle
@@ -19,10 +19,11 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from . import cpu_kernels
-from .ops import (Dropout, LayerNorm, Linear, add_bias, concat, dense_slice, dense_transpose, dim, merge_heads,
-                  split_heads)
+from .ops import (Dropout, LayerNorm, Linear, add_and_norm, add_bias, concat, dense_slice, dense_transpose, dim,
+                  merge_heads, project_heads, split_heads)
 from .pooling import pool_sequence, stride_pool
-from .positions import FactorizedPositions, PositionEncoder, relative_position_scores
+from .positions import (FactorizedPositions, PositionEncoder, relative_position_scores,
+                        unshifted_position_scores)
 
 Tensor = paddle.Tensor
 
@@ -68,6 +69,23 @@ class AttentionInputs:
     query_factors: Tensor  # [B, Lq, F]
     key_factors: Tensor  # [B, Lk, F]
     attention_mask: Tensor | None  # [B, Lk] float, 1 = attend
+    _pair_terms: tuple | None = field(default=None, repr=False, compare=False)
+
+    def pair_terms(self) -> tuple[Tensor, Tensor, Tensor | None]:
+        """(pair_diff, pair_same, key_bias) of `cpu_kernels.attention_softmax`: [B, Lq, Lk] 1 where query and key
+        carry the different- / same-segment term, and the mask's [B, Lk] penalty (None without a mask); computed
+        once for all the layers that share these inputs."""
+        if self._pair_terms is None:
+            with paddle.no_grad():
+                query_types, key_types = dense_slice(self.query_factors, 2, 1), dense_slice(self.key_factors, 2, 1)
+                same = paddle.matmul(query_types, key_types, transpose_y=True)
+                both = paddle.matmul(dense_slice(self.query_factors, 2, 0, 1), dense_slice(self.key_factors, 2, 0, 1),
+                                     transpose_y=True)
+                key_bias = None
+                if self.attention_mask is not None:
+                    key_bias = -MASK_PENALTY * (1.0 - self.attention_mask.astype(same.dtype))
+                self._pair_terms = (both - same, same, key_bias)
+        return self._pair_terms
 
 
 class AttentionStructure(nn.Layer):
@@ -135,6 +153,15 @@ class AttentionStructure(nn.Layer):
                                self._pool_mask(inputs.attention_mask))
 
 
+def _softmax(scores: Tensor) -> Tensor:
+    """Softmax over keys, in fp32 even under mixed precision (the C kernel's where it applies)."""
+    dtype = scores.dtype
+    if dtype != paddle.float32:
+        scores = scores.astype("float32")
+    probs = cpu_kernels.softmax(scores) if cpu_kernels.applies(scores) else F.softmax(scores, axis=-1)
+    return probs if dtype == paddle.float32 else probs.astype(dtype)
+
+
 def _fields(positions: FactorizedPositions) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return positions.phi, positions.pi, positions.psi, positions.omega
 
@@ -179,7 +206,6 @@ class FunnelRelMultiheadAttention(nn.Layer):
 
     def positional_scores(self, positions, q: Tensor, context_len, shift: int) -> Tensor:
         """[B, H, Lq, Lk] relative-position term of the score (row 0 is zero with separate_cls)."""
-        n_head, d_head, d_model = self.config.n_head, self.config.d_head, self.config.d_model
         q_r = self._plus_bias(q, self.r_r_bias)
         if isinstance(positions, FactorizedPositions):
             # Project queries into sinusoid space once, then two matmuls give sin(a-b) / cos(a-b) terms.
@@ -192,22 +218,47 @@ class FunnelRelMultiheadAttention(nn.Layer):
             ) + paddle.matmul(q_in_pos_space * positions.pi, positions.omega[None, None], transpose_y=True)
         if self.config.separate_cls:
             q_r = _zero_first_position(q_r)
+        return relative_position_scores(self._heads(q_r), self._position_heads(positions, shift), context_len, shift)
+
+    def _position_heads(self, positions: list, shift: int) -> Tensor:
+        """[1, H, T, D]: the sinusoids of this block's distances projected by r_kernel, split into heads."""
+        n_head, d_head, d_model = self.config.n_head, self.config.d_head, self.config.d_model
         sinusoids = positions[self.block_index][shift - 1]  # [T, d_model]
         r_head = paddle.matmul(sinusoids, self.r_kernel.reshape([d_model, n_head * d_head]))  # [T, H*D]
-        return relative_position_scores(self._heads(q_r), self._heads(r_head[None]), context_len, shift)
+        return self._heads(r_head[None])
 
-    def segment_coefficients(self, q: Tensor, n_factors: int) -> Tensor:
-        """[B, H, Lq, F]: query-side weights of the segment factors.
-
-        With u = (q + r_s) . seg_embed[0] (different segments) and v = (q + r_s) . seg_embed[1] (same
-        segment), the token-type term u + (v - u) * same(i, j) is [u, v-u, v-u, ...] . key factors.
-        """
+    def segment_uv(self, q_s: Tensor) -> Tensor:
+        """[B, H, Lq, 2] from the query heads plus r_s ([B, H, Lq, D]): u = (q + r_s) . seg_embed[0], the
+        different-segment term, and v = (q + r_s) . seg_embed[1], the same-segment one."""
         # As heads [B, H, Lq, D] times the [H, 2, D] embeddings: 2.2x faster forward + backward than the einsum
         # "blhd,shd->bhls" on [8, 128, 12, 64] (Paddle's einsum gradient transposes on one thread).
         segments = dense_transpose(self.seg_embed, [1, 0, 2])[None]  # [1, H, 2, D]
-        uv = paddle.matmul(self._heads(self._plus_bias(q, self.r_s_bias)), segments, transpose_y=True)  # [B, H, Lq, 2]
+        return paddle.matmul(q_s, segments, transpose_y=True)
+
+    def segment_coefficients(self, q: Tensor, n_factors: int) -> Tensor:
+        """[B, H, Lq, F]: query-side weights of the segment factors: the token-type term u + (v - u) * same(i, j)
+        is [u, v-u, v-u, ...] . key factors (`segment_uv`)."""
+        uv = self.segment_uv(self._heads(self._plus_bias(q, self.r_s_bias)))
         u, v = dense_slice(uv, 3, 0, 1), dense_slice(uv, 3, 1, 2)
         return concat([u] + [v - u] * (n_factors - 1), -1)
+
+    def fused_probabilities(self, projected: Tensor, k: Tensor, inputs: AttentionInputs, context_len: int,
+                            shift: int) -> Tensor:
+        """The attention probabilities of the relative-shift form on the C kernels, from the unscaled query
+        projection [B, Lq, H*D]: its three biased, scaled head splits in one pass (`cpu_kernels.biased_heads`),
+        and every score term added and the softmax taken in one more (`cpu_kernels.attention_softmax`: the content
+        and position products, the token type's (u, v), and the constants the layers of a block share,
+        `AttentionInputs.pair_terms`), instead of concatenated query and key factors, a shift, a sum and a
+        softmax, each a pass over the [B, H, Lq, Lk] scores with its gradient (measured: RESULTS.md "Training
+        step")."""
+        q_w, q_r, q_s = cpu_kernels.biased_heads(projected, [self.r_w_bias, self.r_r_bias, self.r_s_bias],
+                                                 self.config.n_head, self.scale)
+        position, n_chunks, chunk, width = unshifted_position_scores(
+            q_r, self._position_heads(inputs.positions, shift), context_len, shift)
+        content = paddle.matmul(q_w, k, transpose_y=True)
+        pair_diff, pair_same, key_bias = inputs.pair_terms()
+        return cpu_kernels.attention_softmax(content, position, self.segment_uv(q_s), pair_diff, pair_same, key_bias,
+                                             n_chunks, chunk, width, shift, self.config.separate_cls)
 
     def bilinear_scores(self, q: Tensor, k: Tensor, inputs: AttentionInputs, positional: Tensor | None) -> Tensor:
         """content + token type (+ mask, + <cls> column correction of `positional`) in one matmul."""
@@ -245,26 +296,24 @@ class FunnelRelMultiheadAttention(nn.Layer):
         """`pooling`: this is the first layer of a pooled block (pooled queries, and with pool_q_only,
         full-length keys). `cls_query`: `query` is the <cls> row alone ([B, 1, D]) of a separate_cls model,
         whose scores have no position or token-type term (`FunnelEncoder.last_layer_for_cls`)."""
-        q = self.q_head(query) * self.scale  # [B, Lq, H*D]
-        k = self._heads(self.k_head(key))
-        v = self._heads(self.v_head(value))
-        if cls_query:
-            scores = self.cls_scores(q, k, inputs)
+        projected = self.q_head(query)  # [B, Lq, H*D], no bias
+        k = project_heads(self.k_head, key, self.config.n_head)
+        v = project_heads(self.v_head, value, self.config.n_head)
+        shift = 2 if pooling and self.config.pool_q_only else 1
+        relative_shift_positions = not isinstance(inputs.positions, FactorizedPositions)
+        if not cls_query and relative_shift_positions and cpu_kernels.applies(projected, k):
+            probs = self.fused_probabilities(projected, k, inputs, dim(key, 1), shift)
         else:
-            shift = 2 if pooling and self.config.pool_q_only else 1
-            positional = self.positional_scores(inputs.positions, q, dim(key, 1), shift)
-            relative_shift_positions = not isinstance(inputs.positions, FactorizedPositions)
-            scores = self.bilinear_scores(q, k, inputs, positional if relative_shift_positions else None)
-            scores = scores + positional
-
-        dtype = scores.dtype
-        if dtype != paddle.float32:
-            scores = scores.astype("float32")  # softmax in fp32 even under mixed precision
-        probs = cpu_kernels.softmax(scores) if cpu_kernels.applies(scores) else F.softmax(scores, axis=-1)
-        if dtype != paddle.float32:
-            probs = probs.astype(dtype)
+            q = projected * self.scale
+            if cls_query:
+                scores = self.cls_scores(q, k, inputs)
+            else:
+                positional = self.positional_scores(inputs.positions, q, dim(key, 1), shift)
+                scores = self.bilinear_scores(q, k, inputs, positional if relative_shift_positions else None)
+                scores = scores + positional
+            probs = _softmax(scores)
         probs = self.attention_dropout(probs)
 
         context = merge_heads(paddle.matmul(probs, v))  # [B, Lq, H*D]
-        output = self.layer_norm(query + self.hidden_dropout(self.post_proj(context)))
+        output = add_and_norm(self.post_proj, context, self.hidden_dropout, query, self.layer_norm)
         return (output, probs) if output_attentions else (output,)

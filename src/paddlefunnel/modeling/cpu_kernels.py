@@ -33,7 +33,7 @@ from ..runtime import dynamic_graph_threads
 
 Tensor = paddle.Tensor
 
-ABI_VERSION = 2  # pf_abi_version() of the C source this module was written for
+ABI_VERSION = 3  # pf_abi_version() of the C source this module was written for
 _POINTER, _INT64, _FLOAT, _UINT64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_uint64
 _SIGNATURES = {
     "pf_layer_norm_forward": ([_POINTER] * 6 + [_INT64, _INT64, _FLOAT], None),
@@ -48,8 +48,16 @@ _SIGNATURES = {
     "pf_softmax_backward": ([_POINTER] * 3 + [_INT64, _INT64], None),
     "pf_gelu_tanh": ([_POINTER, _POINTER, _INT64], None),
     "pf_gelu_tanh_backward": ([_POINTER] * 3 + [_INT64], None),
+    "pf_bias_gelu_tanh": ([_POINTER] * 3 + [_INT64, _INT64], None),
+    "pf_bias_gelu_tanh_backward": ([_POINTER] * 5 + [_INT64, _INT64], ctypes.c_int),
+    "pf_add_norm_forward": ([_POINTER] * 9 + [_INT64, _INT64, _UINT64, _FLOAT, _FLOAT, _FLOAT], None),
+    "pf_add_norm_backward": ([_POINTER] * 10 + [_INT64, _INT64, _UINT64, _FLOAT, _FLOAT], ctypes.c_int),
+    "pf_attention_softmax": ([_POINTER] * 7 + [_INT64] * 8 + [ctypes.c_int], None),
+    "pf_attention_softmax_backward": ([_POINTER] * 7 + [_INT64] * 8 + [ctypes.c_int], None),
+    "pf_biased_heads": ([_POINTER] * 7 + [ctypes.c_int] + [_INT64] * 4 + [_FLOAT], None),
+    "pf_biased_heads_backward": ([_POINTER] * 7 + [ctypes.c_int] + [_INT64] * 4 + [_FLOAT], ctypes.c_int),
     "pf_copy_rows": ([_POINTER, _INT64, _POINTER, _INT64, _INT64, _INT64], None),
-    "pf_adamw": ([_POINTER] * 6 + [_INT64] + [_FLOAT] * 5, None),
+    "pf_adamw": ([ctypes.c_int] + [_POINTER] * 9 + [_FLOAT] * 3, ctypes.c_int),
     "pf_set_runtime": ([_POINTER] * 3, None),
     "pf_set_threads": ([ctypes.c_int], None),
     "pf_get_threads": ([], ctypes.c_int),
@@ -306,6 +314,44 @@ def swap_middle_axes(x: Tensor) -> Tensor:
     return _SwapMiddle.apply(x)
 
 
+class _BiasedHeads(paddle.autograd.PyLayer):
+    @staticmethod
+    def forward(ctx, x: Tensor, n_head: int, scale: float, *biases: Tensor) -> tuple[Tensor, ...]:
+        x = _dense(x)
+        batch, length = x.shape[0], x.shape[1]
+        d_head = x.shape[2] // n_head
+        outs = [paddle.empty([batch, n_head, length, d_head], dtype=x.dtype) for _ in biases]
+        padding = [None] * (3 - len(biases))
+        library().pf_biased_heads(_address(x), *[_address(b) for b in biases], *padding,
+                                  *[_address(o) for o in outs], *padding, len(biases), batch, length, n_head, d_head,
+                                  scale)
+        ctx.meta = (x.shape, [b.shape for b in biases], n_head, d_head, scale)
+        return tuple(outs)
+
+    @staticmethod
+    def backward(ctx, *grads: Tensor):
+        x_shape, bias_shapes, n_head, d_head, scale = ctx.meta
+        grads = [_dense(g) for g in grads]
+        grad_x = paddle.empty(x_shape, dtype=grads[0].dtype)
+        grad_biases = [paddle.empty(shape, dtype=grads[0].dtype) for shape in bias_shapes]
+        padding = [None] * (3 - len(grads))
+        status = library().pf_biased_heads_backward(
+            *[_address(g) for g in grads], *padding, _address(grad_x), *[_address(g) for g in grad_biases], *padding,
+            len(grads), x_shape[0], x_shape[1], n_head, d_head, scale)
+        if status != 0:
+            raise MemoryError(f"biased heads backward: no memory for {n_head * d_head}-wide per-thread sums")
+        return (grad_x, *grad_biases)
+
+
+def biased_heads(x: Tensor, biases: list[Tensor], n_head: int, scale: float = 1.0) -> list[Tensor]:
+    """[B, L, H * D] -> one [B, H, L, D] tensor per bias: (x * scale + bias * scale) split into heads, each bias
+    H * D values ([H * D] or [H, D]; at most 3), in the pass the split takes anyway."""
+    if not 1 <= len(biases) <= 3:
+        raise ValueError(f"biased_heads takes 1 to 3 biases, not {len(biases)}")
+    outs = _BiasedHeads.apply(x, n_head, scale, *biases)
+    return list(outs) if isinstance(outs, (tuple, list)) else [outs]
+
+
 # ---- softmax ---------------------------------------------------------------------------------------------------
 
 class _Softmax(paddle.autograd.PyLayer):
@@ -355,6 +401,134 @@ class _GeluTanh(paddle.autograd.PyLayer):
 def gelu_tanh(x: Tensor) -> Tensor:
     """0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), the "gelu_new" activation."""
     return _GeluTanh.apply(x)
+
+
+class _BiasGeluTanh(paddle.autograd.PyLayer):
+    @staticmethod
+    def forward(ctx, x: Tensor, bias: Tensor) -> Tensor:
+        x = _dense(x)
+        width = x.shape[-1]
+        out = paddle.empty(x.shape, dtype=x.dtype)
+        library().pf_bias_gelu_tanh(_address(x), _address(bias), _address(out), math.prod(x.shape[:-1]), width)
+        ctx.save_for_backward(x, bias)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, bias = ctx.saved_tensor()
+        grad = _dense(grad)
+        width = x.shape[-1]
+        grad_x, grad_bias = paddle.empty(x.shape, dtype=x.dtype), paddle.empty([width], dtype=x.dtype)
+        status = library().pf_bias_gelu_tanh_backward(_address(grad), _address(x), _address(bias), _address(grad_x),
+                                                       _address(grad_bias), math.prod(x.shape[:-1]), width)
+        if status != 0:
+            raise MemoryError(f"GELU backward: no memory for {width}-wide per-thread sums")
+        return grad_x, grad_bias
+
+
+def bias_gelu_tanh(x: Tensor, bias: Tensor) -> Tensor:
+    """gelu_tanh(x + bias) for [..., D] x and [D] bias, the bias's addition inside GELU's pass (and its gradient
+    inside GELU's gradient)."""
+    return _BiasGeluTanh.apply(x, bias)
+
+
+# ---- add & norm --------------------------------------------------------------------------------------------------
+
+def _add_norm_into(x: Tensor, bias: Tensor, residual: Tensor, weight: Tensor, ln_bias: Tensor, key: int, p: float,
+                   epsilon: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    x, residual = _dense(x), _dense(residual)
+    width = x.shape[-1]
+    rows = math.prod(x.shape[:-1])
+    total, out = paddle.empty(x.shape, dtype=x.dtype), paddle.empty(x.shape, dtype=x.dtype)
+    mean, rstd = paddle.empty([rows]), paddle.empty([rows])
+    library().pf_add_norm_forward(_address(x), _address(bias), _address(residual), _address(weight),
+                                  _address(ln_bias), _address(total), _address(out), _address(mean), _address(rstd),
+                                  rows, width, key, p, 1.0 / (1.0 - p), epsilon)
+    return out, total, mean, rstd
+
+
+class _AddNorm(paddle.autograd.PyLayer):
+    @staticmethod
+    def forward(ctx, x: Tensor, bias: Tensor, residual: Tensor, weight: Tensor, ln_bias: Tensor, p: float,
+                epsilon: float) -> Tensor:
+        ctx.wanted = [not t.stop_gradient for t in (x, bias, residual, weight, ln_bias)]  # before any copy
+        ctx.key, ctx.p = (_new_key() if p > 0 else 0), p
+        out, total, mean, rstd = _add_norm_into(x, bias, residual, weight, ln_bias, ctx.key, p, epsilon)
+        ctx.save_for_backward(total, weight, mean, rstd)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        total, weight, mean, rstd = ctx.saved_tensor()
+        grad = _dense(grad)
+        width = total.shape[-1]
+        grad_total, grad_x = paddle.empty(total.shape), paddle.empty(total.shape)
+        grad_weight, grad_ln_bias, grad_bias = (paddle.empty([width]) for _ in range(3))
+        status = library().pf_add_norm_backward(
+            _address(grad), _address(total), _address(weight), _address(mean), _address(rstd), _address(grad_total),
+            _address(grad_x), _address(grad_weight), _address(grad_ln_bias), _address(grad_bias), mean.shape[0],
+            width, ctx.key, ctx.p, 1.0 / (1.0 - ctx.p))
+        if status != 0:
+            raise MemoryError(f"add & norm backward: no memory for {width}-wide per-thread sums")
+        grads = (grad_x, grad_bias, grad_total, grad_weight, grad_ln_bias)
+        return tuple(g if wanted else None for g, wanted in zip(grads, ctx.wanted))
+
+
+def add_norm(x: Tensor, bias: Tensor, residual: Tensor, weight: Tensor, ln_bias: Tensor, p: float,
+             epsilon: float) -> Tensor:
+    """layer_norm(residual + dropout(x + bias)) over the last axis, one pass each way; `p` the dropout rate
+    (0: none, as in evaluation). The mask is the one `dropout` draws for x + bias with the same key."""
+    if not paddle.is_grad_enabled() or all(t.stop_gradient for t in (x, bias, residual, weight, ln_bias)):
+        return _add_norm_into(x, bias, residual, weight, ln_bias, _new_key() if p > 0 else 0, p, epsilon)[0]
+    return _AddNorm.apply(x, bias, residual, weight, ln_bias, p, epsilon)
+
+
+# ---- attention probabilities from their score terms ---------------------------------------------------------------
+
+class _AttentionSoftmax(paddle.autograd.PyLayer):
+    @staticmethod
+    def forward(ctx, content: Tensor, position: Tensor, uv: Tensor, pair_diff: Tensor, pair_same: Tensor,
+                key_bias: Tensor | None, geometry: tuple[int, ...]) -> Tensor:
+        content, position, uv = _dense(content), _dense(position), _dense(uv)
+        probs = paddle.empty(content.shape, dtype=content.dtype)
+        library().pf_attention_softmax(
+            _address(content), _address(position), _address(uv), _address(pair_diff), _address(pair_same),
+            None if key_bias is None else _address(key_bias), _address(probs), *geometry)
+        ctx.save_for_backward(probs, pair_diff, pair_same)
+        ctx.geometry, ctx.shapes, ctx.constants = geometry, (position.shape, uv.shape), 2 + (key_bias is not None)
+        return probs
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        probs, pair_diff, pair_same = ctx.saved_tensor()
+        grad = _dense(grad)
+        position_shape, uv_shape = ctx.shapes
+        grad_content = paddle.empty(probs.shape, dtype=probs.dtype)
+        grad_position, grad_uv = paddle.empty(position_shape, dtype=probs.dtype), paddle.empty(uv_shape)
+        library().pf_attention_softmax_backward(
+            _address(grad), _address(probs), _address(pair_diff), _address(pair_same), _address(grad_content),
+            _address(grad_position), _address(grad_uv), *ctx.geometry)
+        return (grad_content, grad_position, grad_uv) + (None,) * ctx.constants  # none for the constant inputs
+
+
+def attention_softmax(content: Tensor, position: Tensor, uv: Tensor, pair_diff: Tensor, pair_same: Tensor,
+                      key_bias: Tensor | None, n_chunks: int, chunk: int, width: int, shift: int,
+                      cls: bool) -> Tensor:
+    """Attention probabilities [B, H, Lq, Lk] = softmax over keys of content + the shifted position term + the
+    token-type term + key_bias, in one pass (and one back).
+
+    content: [B, H, Lq, Lk]; position: the position scores before the relative shift, [B, H, n_chunks * chunk *
+    width] in any shape (`relative_shift`'s layout: query i = k * chunk + r reads offset shift * chunk + r *
+    (width - shift) of chunk k); `cls`: the <cls> row and column take no position term (separate_cls); uv:
+    [B, H, Lq, 2], the per-query (u, v) of the token-type term u * pair_diff + v * pair_same, with pair_diff and
+    pair_same [B, Lq, Lk] constants (no gradient); key_bias: [B, Lk] constant, or None. Gradients flow to
+    content, position and uv.
+    """
+    batch, heads, q_len, keys = content.shape
+    geometry = (batch * heads, heads, q_len, keys, n_chunks, chunk, width, shift, int(cls))
+    pair_diff, pair_same = _dense(pair_diff), _dense(pair_same)
+    key_bias = None if key_bias is None else _dense(key_bias)
+    return _AttentionSoftmax.apply(content, position, uv, pair_diff, pair_same, key_bias, geometry)
 
 
 # ---- concatenation -----------------------------------------------------------------------------------------------
@@ -410,12 +584,25 @@ def concat(tensors: list[Tensor], axis: int) -> Tensor:
 
 # ---- the AdamW update ------------------------------------------------------------------------------------------
 
-def adamw_update(param: Tensor, grad: Tensor, moment1: Tensor, moment2: Tensor, beta1_pow: Tensor, beta2_pow: Tensor,
-                 learning_rate: float, beta1: float, beta2: float, epsilon: float, decay: float) -> None:
-    """One AdamW step of `param` in place, as Paddle's CPU `adamw_` computes it, with its moments and the [1]
-    bias-correction powers (Paddle's accumulators: beta ** t on entry) advanced; `decay` is learning rate x
-    weight-decay coefficient, 0 for a parameter that is not decayed. Every tensor float32 and dense; `grad` is
-    not changed."""
-    grad = _dense(grad)
-    library().pf_adamw(_address(param), _address(grad), _address(moment1), _address(moment2), _address(beta1_pow),
-                       _address(beta2_pow), math.prod(param.shape), learning_rate, beta1, beta2, epsilon, decay)
+def adamw_update(updates: list[tuple], beta1: float, beta2: float, epsilon: float) -> None:
+    """One AdamW step of several parameters in place, as Paddle's CPU `adamw_` computes it for each, in one
+    multi-threaded pass over all of them (small tensors share the threads' work instead of each waking them).
+
+    `updates`: per parameter, (param, grad, moment1, moment2, beta1_pow, beta2_pow, learning_rate, decay): its
+    moments and [1] bias-correction powers (Paddle's accumulators: beta ** t on entry, advanced here), its rate,
+    and `decay` = learning rate x weight-decay coefficient (0 for a parameter that is not decayed). Tensors
+    float32 and dense; the gradients are not changed.
+    """
+    grads = [_dense(update[1]) for update in updates]  # held until the call returns
+
+    def pointers(column: list) -> ctypes.Array:
+        return (ctypes.c_void_p * len(updates))(*[_address(t) for t in column])
+
+    columns = list(zip(*updates))
+    status = library().pf_adamw(
+        len(updates), pointers(columns[0]), pointers(grads), *(pointers(columns[i]) for i in range(2, 6)),
+        (ctypes.c_int64 * len(updates))(*[math.prod(param.shape) for param in columns[0]]),
+        (ctypes.c_float * len(updates))(*columns[6]), (ctypes.c_float * len(updates))(*columns[7]),
+        beta1, beta2, epsilon)
+    if status != 0:
+        raise MemoryError(f"AdamW: no memory for the list of {len(updates)} parameters")

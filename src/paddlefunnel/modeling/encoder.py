@@ -6,9 +6,9 @@ import paddle
 import paddle.nn as nn
 from paddle.distributed.fleet.utils import recompute
 
-from .activations import get_activation
+from .activations import activation_of_linear, get_activation
 from .attention import AttentionStructure, FunnelRelMultiheadAttention
-from .ops import Dropout, LayerNorm, Linear, dense_slice, dim
+from .ops import Dropout, LayerNorm, Linear, add_and_norm, dense_slice, dim
 from .outputs import BaseModelOutput
 from .pooling import can_pool, num_poolings, upsample
 
@@ -26,8 +26,8 @@ class FunnelPositionwiseFFN(nn.Layer):
         self.layer_norm = LayerNorm(config.d_model, epsilon=config.layer_norm_eps)
 
     def forward(self, hidden: Tensor) -> Tensor:
-        inner = self.activation_dropout(self.activation_function(self.linear_1(hidden)))
-        return self.layer_norm(hidden + self.dropout(self.linear_2(inner)))
+        inner = self.activation_dropout(activation_of_linear(self.activation_function, self.linear_1, hidden))
+        return add_and_norm(self.linear_2, inner, self.dropout, hidden, self.layer_norm)
 
 
 class FunnelLayer(nn.Layer):

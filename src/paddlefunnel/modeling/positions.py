@@ -171,15 +171,10 @@ def band_rows(q_len: int, n_dist: int, context_len: int, shift: int, chunk: int)
     return np.clip(rows, 0, n_dist - 1).reshape([-1]).astype("int32")
 
 
-def banded_relative_scores(q_heads: Tensor, r_heads: Tensor, context_len: int, shift: int, chunk: int) -> Tensor:
-    """Same values as `full_relative_scores` (to fp32 rounding), computing only the band of distances each
-    chunk of `chunk` queries can see: [c, shift * c + Lk] scores per chunk instead of [c, shift * Lq + Lk].
-
-    All chunks go through one batched matmul (chunk as an extra batch axis: Paddle's per-op overhead would eat
-    the gain of a Python loop), against the chunks' windows of the distance table gathered into one dense
-    tensor (the windows overlap; a strided view of them would be copied slowly, see ops.py). A last, partial
-    chunk is padded with zero queries whose rows are dropped at the end.
-    """
+def banded_unshifted_scores(q_heads: Tensor, r_heads: Tensor, context_len: int, shift: int,
+                            chunk: int) -> tuple[Tensor, int, int, int]:
+    """The banded form's scores before its shift, [B, H, n_chunks, chunk, width] (width = shift * chunk + Lk), and
+    (n_chunks, chunk, width): chunk k of `chunk` queries against its window of the distance table."""
     q_len, d_head = q_heads.shape[2], q_heads.shape[3]  # batch may be dynamic (to_static): reshapes keep it
     n_dist = r_heads.shape[2]
     n_chunks = -(-q_len // chunk)
@@ -191,6 +186,33 @@ def banded_relative_scores(q_heads: Tensor, r_heads: Tensor, context_len: int, s
     index = paddle.to_tensor(band_rows(q_len, n_dist, context_len, shift, chunk))
     windows = paddle.index_select(r_heads, index, axis=2).reshape([0, 0, n_chunks, width, d_head])
     scores = paddle.matmul(q_heads.reshape([0, 0, n_chunks, chunk, d_head]), windows, transpose_y=True)
+    return scores, n_chunks, chunk, width
+
+
+def unshifted_position_scores(q_heads: Tensor, r_heads: Tensor, context_len: int,
+                              shift: int) -> tuple[Tensor, int, int, int]:
+    """`relative_position_scores` before its shift (which `cpu_kernels.attention_softmax` reads in place): the
+    scores and their layout (n_chunks, chunk, width), banded where `band_chunk` says, else one chunk of all Lq
+    queries against all T distances. Lengths known (dynamic graph)."""
+    q_len = q_heads.shape[2]
+    chunk = band_chunk(q_len, context_len)
+    if chunk is None:
+        return paddle.matmul(q_heads, r_heads, transpose_y=True), 1, q_len, r_heads.shape[2]
+    return banded_unshifted_scores(q_heads, r_heads, context_len, shift, chunk)
+
+
+def banded_relative_scores(q_heads: Tensor, r_heads: Tensor, context_len: int, shift: int, chunk: int) -> Tensor:
+    """Same values as `full_relative_scores` (to fp32 rounding), computing only the band of distances each
+    chunk of `chunk` queries can see: [c, shift * c + Lk] scores per chunk instead of [c, shift * Lq + Lk].
+
+    All chunks go through one batched matmul (chunk as an extra batch axis: Paddle's per-op overhead would eat
+    the gain of a Python loop), against the chunks' windows of the distance table gathered into one dense
+    tensor (the windows overlap; a strided view of them would be copied slowly, see ops.py). A last, partial
+    chunk is padded with zero queries whose rows are dropped at the end.
+    """
+    q_len = q_heads.shape[2]
+    scores, n_chunks, chunk, width = banded_unshifted_scores(q_heads, r_heads, context_len, shift, chunk)
+    padding = n_chunks * chunk - q_len
     if cpu_kernels.applies(scores):  # the shift below, and dropping the padding rows, as one copy
         return cpu_kernels.relative_shift(scores, n_chunks, chunk, width, shift, q_len, context_len)
     # The shift of `relative_shift`, within each chunk: [c, W] read as [W, c], `shift` rows dropped, read back.

@@ -97,14 +97,23 @@ def _set_lr_multipliers(model: nn.Layer, multipliers: dict[str, float]) -> None:
 
 
 class AdamW(paddle.optimizer.AdamW):
-    """`paddle.optimizer.AdamW` (same arguments, accumulators and state_dict) whose update of a float32 parameter on
-    the CPU runs in one multi-threaded pass (`cpu_kernels.adamw_update`, Paddle's arithmetic element for element).
+    """`paddle.optimizer.AdamW` (same arguments, accumulators and state_dict) whose update of float32 parameters on
+    the CPU runs as one multi-threaded pass over all of them (`cpu_kernels.adamw_update`, Paddle's arithmetic
+    element for element).
 
     Why: Paddle's CPU `adamw_` took 0.10 s of a 1.9 s small-base training step (8 x 128, 115M parameters) while
     the same reads and writes in one pass on both cores take about 0.06 s (RESULTS.md "Training step"). Anything
     the kernel does not cover (other dtypes or devices, static graphs, parameter groups, amsgrad, `lr_ratio`,
     sparse gradients, tensor betas, or the kernels not built) goes through Paddle's own update.
+
+    How: Paddle's step visits the parameters one by one (`_append_optimize_op`); those the kernel takes are
+    collected with their rates and updated together when it has visited them all (`_finish_update`).
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending_updates: list[tuple] = []  # this step's parameters for the kernel, collected until it ends
+        self._step_rate: float | None = None  # this step's scheduled rate, read once
 
     def _fast_update_applies(self, param_and_grad) -> bool:
         if not isinstance(param_and_grad, (tuple, list)) or not paddle.in_dynamic_mode():
@@ -114,6 +123,24 @@ class AdamW(paddle.optimizer.AdamW):
                 and all(isinstance(v, float) for v in (self._beta1, self._beta2, self._epsilon, self._weight_decay))
                 and cpu_kernels.applies(param, grad))
 
+    def _param_learning_rate(self, param) -> float:
+        """The rate Paddle's `_create_param_lr` gives this parameter (the scheduled rate times the parameter's
+        multiplier, rounded as float32 arithmetic rounds it; a tensor multiplier is the rate itself), without
+        creating a tensor per parameter."""
+        attr = getattr(param, "optimize_attr", None)
+        multiplier = attr["learning_rate"] if attr is not None and "learning_rate" in attr else 1.0
+        if isinstance(multiplier, (paddle.Tensor, paddle.pir.Value)):
+            return float(multiplier)
+        if self._step_rate is None:
+            self._step_rate = float(self._global_learning_rate())
+        if multiplier == 1.0:
+            return self._step_rate
+        return float(np.float32(self._step_rate) * np.float32(multiplier))
+
+    def _create_optimization_pass(self, parameters_and_grads, *args, **kwargs):
+        self._pending_updates, self._step_rate = [], None
+        return super()._create_optimization_pass(parameters_and_grads, *args, **kwargs)
+
     def _append_optimize_op(self, block, param_and_grad):
         if not self._fast_update_applies(param_and_grad):
             return super()._append_optimize_op(block, param_and_grad)
@@ -122,13 +149,18 @@ class AdamW(paddle.optimizer.AdamW):
         # use_lowprecision_moment; the [1] bias-correction powers float32 on the CPU), which the kernel writes.
         accumulators = [self._get_accumulator_master(name, param) for name in (
             self._moment1_acc_str, self._moment2_acc_str, self._beta1_pow_acc_str, self._beta2_pow_acc_str)]
-        learning_rate = float(self._create_param_lr(param_and_grad))
+        learning_rate = self._param_learning_rate(param)
         decayed = self._apply_decay_param_fun is None or self._apply_decay_param_fun(param.name)
         # Paddle's kernel subtracts (lr * coeff) * p, with lr * coeff rounded to float32 first
         decay = float(np.float32(learning_rate) * np.float32(self._weight_decay)) if decayed else 0.0
-        cpu_kernels.adamw_update(param, grad, *accumulators, learning_rate, self._beta1, self._beta2, self._epsilon,
-                                 decay)
+        self._pending_updates.append((param, grad, *accumulators, learning_rate, decay))
         return None
+
+    def _finish_update(self, block, parameters_and_grads):
+        pending, self._pending_updates = self._pending_updates, []
+        if pending:
+            cpu_kernels.adamw_update(pending, self._beta1, self._beta2, self._epsilon)
+        return super()._finish_update(block, parameters_and_grads)
 
 
 def build_optimizer(model: nn.Layer, args: TrainingArguments,
