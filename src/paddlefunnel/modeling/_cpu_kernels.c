@@ -651,10 +651,13 @@ void pf_gelu_tanh_backward(const float *grad, const float *x, float *grad_x, int
 
 /* GELU of a biased product, gelu(x + bias) with x [rows, width] and bias [width]: the feed-forward layer's first
  * half in one pass each way instead of two (the bias's addition, then GELU; in the backward GELU's gradient, then
- * its column sums for the bias). */
+ * its column sums for the bias). For training the forward also keeps GELU's slope at each input, computed from the
+ * same exponential as the value, so the backward is a product and a column sum: it had been compute-bound on
+ * recomputing the exponential and a division (1.4 ms for [1024, 3072] on two threads, against 0.2 ms for a pass
+ * that reads and writes the same memory). */
 struct bias_gelu_args {
     const float *x, *bias, *grad;
-    float *y, *grad_x;
+    float *y, *slope, *grad_x;
     double *partial;
     int64_t rows, width;
 };
@@ -664,43 +667,56 @@ PF_CLONES static void bias_gelu_row(const float *restrict x, const float *restri
     for (int64_t i = 0; i < width; ++i) y[i] = gelu_value(x[i] + bias[i]);
 }
 
-PF_CLONES static void bias_gelu_grad_row(const float *restrict grad, const float *restrict x,
-                                         const float *restrict bias, float *restrict grad_x,
-                                         double *restrict grad_bias, int64_t width) {
+PF_CLONES static void bias_gelu_slope_row(const float *restrict x, const float *restrict bias, float *restrict y,
+                                          float *restrict slope, int64_t width) {
     for (int64_t i = 0; i < width; ++i) {
-        const float g = grad[i] * gelu_slope(x[i] + bias[i]);
-        grad_x[i] = g;
-        grad_bias[i] += g;
+        const float v = x[i] + bias[i], e = pf_exp(-2.0f * PF_GELU_C * (v + PF_GELU_A * v * v * v));
+        const float s = 1.0f / (1.0f + e);
+        y[i] = v / (1.0f + e); /* gelu_value(v) */
+        slope[i] = s + 2.0f * v * s * (e * s) * PF_GELU_C * (1.0f + 3.0f * PF_GELU_A * v * v); /* gelu_slope(v) */
     }
+}
+
+PF_CLONES static void product_row(const float *restrict a, const float *restrict b, float *restrict out,
+                                  int64_t width) {
+    for (int64_t i = 0; i < width; ++i) out[i] = a[i] * b[i];
 }
 
 static void bias_gelu_body(const void *raw, int t, int n) {
     const struct bias_gelu_args *a = raw;
-    for (int64_t r = pf_share(a->rows, t, n); r < pf_share(a->rows, t + 1, n); ++r)
-        bias_gelu_row(a->x + r * a->width, a->bias, a->y + r * a->width, a->width);
+    for (int64_t r = pf_share(a->rows, t, n); r < pf_share(a->rows, t + 1, n); ++r) {
+        if (a->slope)
+            bias_gelu_slope_row(a->x + r * a->width, a->bias, a->y + r * a->width, a->slope + r * a->width,
+                                a->width);
+        else
+            bias_gelu_row(a->x + r * a->width, a->bias, a->y + r * a->width, a->width);
+    }
 }
 
 static void bias_gelu_grad_body(const void *raw, int t, int n) {
     const struct bias_gelu_args *a = raw;
     double *grad_bias = a->partial + (size_t)t * a->width;
-    for (int64_t r = pf_share(a->rows, t, n); r < pf_share(a->rows, t + 1, n); ++r)
-        bias_gelu_grad_row(a->grad + r * a->width, a->x + r * a->width, a->bias, a->grad_x + r * a->width,
-                           grad_bias, a->width);
+    for (int64_t r = pf_share(a->rows, t, n); r < pf_share(a->rows, t + 1, n); ++r) {
+        float *grad_x = a->grad_x + r * a->width;
+        product_row(a->grad + r * a->width, a->slope + r * a->width, grad_x, a->width);
+        add_row(grad_bias, grad_x, a->width);
+    }
 }
 
-void pf_bias_gelu_tanh(const float *x, const float *bias, float *y, int64_t rows, int64_t width) {
-    struct bias_gelu_args a = {.x = x, .bias = bias, .y = y, .rows = rows, .width = width};
+/* y = gelu(x + bias); `slope` (or NULL: not wanted) gets GELU's derivative at x + bias. */
+void pf_bias_gelu_tanh(const float *x, const float *bias, float *y, float *slope, int64_t rows, int64_t width) {
+    struct bias_gelu_args a = {.x = x, .bias = bias, .y = y, .slope = slope, .rows = rows, .width = width};
     pf_run(bias_gelu_body, &a, rows * width);
 }
 
-/* grad_x: the gradient of x (and of x + bias); grad_bias its column sums. Returns -1 when the per-thread sums could
- * not be allocated. */
-int pf_bias_gelu_tanh_backward(const float *grad, const float *x, const float *bias, float *grad_x,
-                               float *grad_bias, int64_t rows, int64_t width) {
+/* grad_x = grad * slope: the gradient of x (and of x + bias); grad_bias its column sums. Returns -1 when the
+ * per-thread sums could not be allocated. */
+int pf_bias_gelu_tanh_backward(const float *grad, const float *slope, float *grad_x, float *grad_bias, int64_t rows,
+                               int64_t width) {
     const int threads = pf_thread_count;
     double *partial = calloc((size_t)threads * (size_t)width, sizeof(double));
     if (!partial) return -1;
-    struct bias_gelu_args a = {.x = x, .bias = bias, .grad = grad, .grad_x = grad_x, .partial = partial,
+    struct bias_gelu_args a = {.grad = grad, .slope = (float *)slope, .grad_x = grad_x, .partial = partial,
                                .rows = rows, .width = width};
     pf_run(bias_gelu_grad_body, &a, rows * width);
     sum_partials(grad_bias, partial, threads, width, width);

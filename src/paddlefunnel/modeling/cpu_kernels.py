@@ -48,8 +48,8 @@ _SIGNATURES = {
     "pf_softmax_backward": ([_POINTER] * 3 + [_INT64, _INT64], None),
     "pf_gelu_tanh": ([_POINTER, _POINTER, _INT64], None),
     "pf_gelu_tanh_backward": ([_POINTER] * 3 + [_INT64], None),
-    "pf_bias_gelu_tanh": ([_POINTER] * 3 + [_INT64, _INT64], None),
-    "pf_bias_gelu_tanh_backward": ([_POINTER] * 5 + [_INT64, _INT64], ctypes.c_int),
+    "pf_bias_gelu_tanh": ([_POINTER] * 4 + [_INT64, _INT64], None),
+    "pf_bias_gelu_tanh_backward": ([_POINTER] * 4 + [_INT64, _INT64], ctypes.c_int),
     "pf_add_norm_forward": ([_POINTER] * 9 + [_INT64, _INT64, _UINT64, _FLOAT, _FLOAT, _FLOAT], None),
     "pf_add_norm_backward": ([_POINTER] * 10 + [_INT64, _INT64, _UINT64, _FLOAT, _FLOAT], ctypes.c_int),
     "pf_attention_softmax": ([_POINTER] * 7 + [_INT64] * 8 + [ctypes.c_int], None),
@@ -403,24 +403,30 @@ def gelu_tanh(x: Tensor) -> Tensor:
     return _GeluTanh.apply(x)
 
 
+def _bias_gelu_into(x: Tensor, bias: Tensor, keep_slope: bool) -> tuple[Tensor, Tensor | None]:
+    x = _dense(x)
+    out = paddle.empty(x.shape, dtype=x.dtype)
+    slope = paddle.empty(x.shape, dtype=x.dtype) if keep_slope else None
+    library().pf_bias_gelu_tanh(_address(x), _address(bias), _address(out), None if slope is None else _address(slope),
+                                math.prod(x.shape[:-1]), x.shape[-1])
+    return out, slope
+
+
 class _BiasGeluTanh(paddle.autograd.PyLayer):
     @staticmethod
     def forward(ctx, x: Tensor, bias: Tensor) -> Tensor:
-        x = _dense(x)
-        width = x.shape[-1]
-        out = paddle.empty(x.shape, dtype=x.dtype)
-        library().pf_bias_gelu_tanh(_address(x), _address(bias), _address(out), math.prod(x.shape[:-1]), width)
-        ctx.save_for_backward(x, bias)
+        out, slope = _bias_gelu_into(x, bias, keep_slope=True)
+        ctx.save_for_backward(slope)  # GELU's slope at x + bias: the backward is then a product (see the C source)
         return out
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        x, bias = ctx.saved_tensor()
+        (slope,) = ctx.saved_tensor()
         grad = _dense(grad)
-        width = x.shape[-1]
-        grad_x, grad_bias = paddle.empty(x.shape, dtype=x.dtype), paddle.empty([width], dtype=x.dtype)
-        status = library().pf_bias_gelu_tanh_backward(_address(grad), _address(x), _address(bias), _address(grad_x),
-                                                       _address(grad_bias), math.prod(x.shape[:-1]), width)
+        width = slope.shape[-1]
+        grad_x, grad_bias = paddle.empty(slope.shape, dtype=slope.dtype), paddle.empty([width], dtype=slope.dtype)
+        status = library().pf_bias_gelu_tanh_backward(_address(grad), _address(slope), _address(grad_x),
+                                                       _address(grad_bias), math.prod(slope.shape[:-1]), width)
         if status != 0:
             raise MemoryError(f"GELU backward: no memory for {width}-wide per-thread sums")
         return grad_x, grad_bias
@@ -429,6 +435,8 @@ class _BiasGeluTanh(paddle.autograd.PyLayer):
 def bias_gelu_tanh(x: Tensor, bias: Tensor) -> Tensor:
     """gelu_tanh(x + bias) for [..., D] x and [D] bias, the bias's addition inside GELU's pass (and its gradient
     inside GELU's gradient)."""
+    if not paddle.is_grad_enabled() or (x.stop_gradient and bias.stop_gradient):
+        return _bias_gelu_into(x, bias, keep_slope=False)[0]
     return _BiasGeluTanh.apply(x, bias)
 
 
