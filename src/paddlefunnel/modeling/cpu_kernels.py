@@ -1,7 +1,8 @@
 """Fused, multi-threaded CPU kernels for the dynamic graph (C source: `_cpu_kernels.c`): layer norm, dropout, the
 relative shift, a bias's addition and gradient, head split / merge, softmax, GELU (tanh form) and concatenation,
-each one pass over memory, forward and backward, on as many threads as Paddle's math uses; and the AdamW update
-(`training.optimizer.AdamW`).
+and fused forms of the model's own patterns (the attention probabilities from all their score terms, biased head
+splits, add & norm, bias + GELU), each one pass over memory, forward and backward, on as many threads as Paddle's
+math uses; and the AdamW update (`training.optimizer.AdamW`).
 
 Why: Paddle 3.3 runs these ops on one thread, often as several passes (measured, RESULTS.md "Training step": they
 took about 0.8 s of a 2.5 s training step at 8 x 128 and 4.7 s of 12 s at 8 x 512, while the matrix products ran
