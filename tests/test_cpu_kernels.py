@@ -460,3 +460,17 @@ def test_model_matches_the_reference_without_the_kernels_too(option):
                           batch_size=2)
     assert report.ok(), report.worst()
     assert "grad.inputs_embeds" in report.backward
+
+
+def test_fused_attention_kernels_refuse_sizes_that_would_read_past_a_buffer():
+    content, uv = paddle.zeros([2, 3, 5, 7]), paddle.zeros([2, 3, 5, 2])
+    pairs = paddle.zeros([2, 5, 7])
+    with pytest.raises(ValueError, match="sizes {'position'"):
+        cpu_kernels.attention_softmax(content, paddle.zeros([2, 3, 5, 16]), uv, pairs, pairs, None, 1, 5, 17, 1, True)
+    with pytest.raises(ValueError, match="sizes {'pair_same'"):
+        cpu_kernels.attention_softmax(content, paddle.zeros([2, 3, 5, 12]), uv, pairs, paddle.zeros([2, 7, 5]), None,
+                                      1, 5, 12, 1, True)
+    with pytest.raises(ValueError, match=r"x \[2, 5, 12\] must be \[B, L, 5 \* D\]"):
+        cpu_kernels.biased_heads(paddle.zeros([2, 5, 12]), [paddle.zeros([12])], 5)
+    with pytest.raises(ValueError, match="each bias 12 values"):
+        cpu_kernels.biased_heads(paddle.zeros([2, 5, 12]), [paddle.zeros([3, 3])], 3)

@@ -7,6 +7,11 @@ vector, so their vectors are concatenated and one matmul produces content + toke
 banded from 256 keys on so that only the distances each query can see are scored (`relative_position_scores`).
 Pairs involving <cls> get the content term only (`separate_cls`): the <cls> factors are zero on the query
 and key sides, and the position term's <cls> column is cancelled inside the same matmul.
+
+On the C kernels (float32, CPU, dynamic graph) the relative-shift form instead adds its terms in the softmax's own
+pass (`fused_probabilities`): the content and position products are plain matmuls, the token type comes from two
+[B, Lq, Lk] 0/1 tables per block (`AttentionInputs.pair_terms`) and a per-query (u, v), and the <cls> row and
+column skip the position term there; no concatenated factors, no shifted copy.
 """
 
 from __future__ import annotations

@@ -349,6 +349,10 @@ def biased_heads(x: Tensor, biases: list[Tensor], n_head: int, scale: float = 1.
     H * D values ([H * D] or [H, D]; at most 3), in the pass the split takes anyway."""
     if not 1 <= len(biases) <= 3:
         raise ValueError(f"biased_heads takes 1 to 3 biases, not {len(biases)}")
+    width = x.shape[-1]
+    if x.ndim != 3 or width % n_head or any(math.prod(b.shape) != width for b in biases):
+        raise ValueError(f"biased_heads: x {list(x.shape)} must be [B, L, {n_head} * D] and each bias {width} values, "
+                         f"not {[list(b.shape) for b in biases]}")
     outs = _BiasedHeads.apply(x, n_head, scale, *biases)
     return list(outs) if isinstance(outs, (tuple, list)) else [outs]
 
@@ -534,6 +538,16 @@ def attention_softmax(content: Tensor, position: Tensor, uv: Tensor, pair_diff: 
     content, position and uv.
     """
     batch, heads, q_len, keys = content.shape
+    # The C code trusts these sizes: a mismatch would read past a buffer, so it is refused here.
+    expected = {"position": ([math.prod(position.shape)], [batch * heads * n_chunks * chunk * width]),
+                "uv": (list(uv.shape), [batch, heads, q_len, 2]),
+                "pair_diff": (list(pair_diff.shape), [batch, q_len, keys]),
+                "pair_same": (list(pair_same.shape), [batch, q_len, keys]),
+                "key_bias": ([batch, keys] if key_bias is None else list(key_bias.shape), [batch, keys])}
+    wrong = {name: got for name, (got, want) in expected.items() if got != want}
+    if wrong or n_chunks * chunk < q_len or width - shift < keys:
+        raise ValueError(f"attention_softmax: sizes {wrong} do not fit content {[batch, heads, q_len, keys]} and "
+                         f"position layout (n_chunks {n_chunks}, chunk {chunk}, width {width}, shift {shift})")
     geometry = (batch * heads, heads, q_len, keys, n_chunks, chunk, width, shift, int(cls))
     pair_diff, pair_same = _dense(pair_diff), _dense(pair_same)
     key_bias = None if key_bias is None else _dense(key_bias)
