@@ -610,15 +610,17 @@ void pf_softmax_backward(const float *grad, const float *probs, float *grad_x, i
 #define PF_GELU_C 0.7978845608028654f /* sqrt(2 / pi) */
 #define PF_GELU_A 0.044715f
 
-static inline float gelu_value(float v) {
-    return v / (1.0f + pf_exp(-2.0f * PF_GELU_C * (v + PF_GELU_A * v * v * v)));
-}
+/* e^(-2u): the one exponential both GELU's value and its slope need. */
+static inline float gelu_exp(float v) { return pf_exp(-2.0f * PF_GELU_C * (v + PF_GELU_A * v * v * v)); }
 
-static inline float gelu_slope(float v) {
-    const float e = pf_exp(-2.0f * PF_GELU_C * (v + PF_GELU_A * v * v * v));
+static inline float gelu_slope_from(float v, float e) {
     const float s = 1.0f / (1.0f + e);
     return s + 2.0f * v * s * (e * s) * PF_GELU_C * (1.0f + 3.0f * PF_GELU_A * v * v);
 }
+
+static inline float gelu_value(float v) { return v / (1.0f + gelu_exp(v)); }
+
+static inline float gelu_slope(float v) { return gelu_slope_from(v, gelu_exp(v)); }
 
 PF_CLONES static void gelu_span(const float *restrict x, float *restrict y, int64_t first, int64_t last) {
     for (int64_t i = first; i < last; ++i) y[i] = gelu_value(x[i]);
@@ -670,10 +672,9 @@ PF_CLONES static void bias_gelu_row(const float *restrict x, const float *restri
 PF_CLONES static void bias_gelu_slope_row(const float *restrict x, const float *restrict bias, float *restrict y,
                                           float *restrict slope, int64_t width) {
     for (int64_t i = 0; i < width; ++i) {
-        const float v = x[i] + bias[i], e = pf_exp(-2.0f * PF_GELU_C * (v + PF_GELU_A * v * v * v));
-        const float s = 1.0f / (1.0f + e);
-        y[i] = v / (1.0f + e); /* gelu_value(v) */
-        slope[i] = s + 2.0f * v * s * (e * s) * PF_GELU_C * (1.0f + 3.0f * PF_GELU_A * v * v); /* gelu_slope(v) */
+        const float v = x[i] + bias[i], e = gelu_exp(v);
+        y[i] = v / (1.0f + e); /* gelu_value(v) and gelu_slope(v), sharing the exponential */
+        slope[i] = gelu_slope_from(v, e);
     }
 }
 
